@@ -1,0 +1,63 @@
+# vhnet: top-level build. Run as root on Debian 12; every target installs what it needs first
+# through 'make deps' where it matters (test, demo).
+SHELL := /bin/bash
+BUILD := $(CURDIR)/build
+# The newest kernel with both an image in /boot and headers: the module is built for it and the
+# test VM boots it.
+KVER ?= $(shell scripts/kver.sh 2>/dev/null)
+JOBS ?= $(shell nproc)
+# -Werror in CI (CI=true), warnings only by default.
+WERROR ?= $(if $(CI),ON,OFF)
+CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVHNET_WERROR=$(WERROR)
+
+all: kmod userspace
+
+deps:
+	@scripts/deps.sh
+
+kmod:
+	@[ -n "$(KVER)" ] || { echo "make: no kernel with headers found; run 'make deps'" >&2; exit 1; }
+	$(MAKE) -C kmod KVER=$(KVER) VHNET_WERROR=$(WERROR)
+
+userspace:
+	@cmake -S userspace -B $(BUILD)/userspace $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD)/userspace -j$(JOBS)
+
+# Everything: lint, host unit tests, the VM suites. Last line: "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory all
+	@tests/run-all.sh
+
+# Only the VM suites: make vm SUITE=dev FILTER='dev/set-owner*'
+vm: all
+	tests/vm/run.sh $(foreach s,$(SUITE),--suite $(s)) $(if $(FILTER),--filter '$(FILTER)')
+
+unit: userspace
+	ctest --test-dir $(BUILD)/userspace --output-on-failure
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tests/vm/run.sh --mode demo
+
+# checkpatch.pl comes from Debian's linux-source tarball (the headers package lacks it).
+CHECKPATCH := $(BUILD)/checkpatch/checkpatch.pl
+$(CHECKPATCH):
+	@mkdir -p $(BUILD)/checkpatch
+	tar -xJf /usr/src/linux-source-6.1.tar.xz -C $(BUILD)/checkpatch --strip-components=2 \
+		linux-source-6.1/scripts/checkpatch.pl linux-source-6.1/scripts/spelling.txt \
+		linux-source-6.1/scripts/const_structs.checkpatch
+	@touch $@
+
+KMOD_SOURCES = $(shell git ls-files -co --exclude-standard 'kmod/*.[ch]')
+CXX_SOURCES = $(shell git ls-files -co --exclude-standard 'userspace/*.cpp' 'userspace/*.h' \
+		'tests/*.cpp' 'tests/*.h')
+
+lint: $(CHECKPATCH)
+	perl $(CHECKPATCH) --no-tree --quiet --show-types -f $(KMOD_SOURCES)
+	clang-format --dry-run --Werror $(CXX_SOURCES)
+
+clean:
+	-$(MAKE) -C kmod KVER=$(KVER) clean
+	rm -rf $(BUILD)
+
+.PHONY: all deps kmod userspace test vm unit demo lint clean
