@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef VHNET_NET_H
+#define VHNET_NET_H
+
+#include <linux/types.h>
+
+struct vhnet_dev;
+
+long vhnet_net_ioctl(struct vhnet_dev *d, unsigned int cmd, void __user *argp);
+
+#endif /* VHNET_NET_H */
