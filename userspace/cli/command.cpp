@@ -1,0 +1,19 @@
+#include "command.h"
+
+namespace vhnet::cli {
+
+std::span<const Object> objects() {
+    static const Object table[] = {
+        {"dev", "a vhost-net style device (/dev/vhnet or /dev/vhost-net)", dev_commands()},
+    };
+    return table;
+}
+
+std::span<const Shortcut> shortcuts() {
+    static constexpr Shortcut table[] = {
+        {"features", "dev", "features"},
+    };
+    return table;
+}
+
+} // namespace vhnet::cli
