@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Run every test the project has: lint, host unit tests (CTest) and the VM suites (one boot).
+# Prints each step's results and, last, "N passed, N failed" summed over all; exit 1 on failure.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+mkdir -p build
+pass=0 fail=0
+
+count() { pass=$((pass + $1)); fail=$((fail + $2)); }
+
+echo "== lint"
+if make --no-print-directory lint >build/lint.log 2>&1; then
+	echo "ok lint/checkpatch-and-clang-format"
+	count 1 0
+else
+	echo "not ok lint/checkpatch-and-clang-format"
+	sed 's/^/# /' build/lint.log | tail -n 40
+	count 0 1
+fi
+
+echo "== host unit tests"
+ctest --test-dir build/userspace --output-on-failure 2>&1 | tee build/ctest.log | grep -vE '^ *[0-9]+/[0-9]+ Test' || true
+line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' build/ctest.log || true)
+if [[ $line =~ ([0-9]+)\ tests\ failed\ out\ of\ ([0-9]+) ]]; then
+	f=${BASH_REMATCH[1]} t=${BASH_REMATCH[2]}
+	count $((t - f)) "$f"
+	echo "unit: $((t - f)) passed, $f failed"
+else
+	echo "not ok unit/ctest - no summary from ctest"
+	count 0 1
+fi
+
+echo "== VM suites"
+tests/vm/run.sh 2>&1 | tee build/vm-run.log
+line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed$' build/vm-run.log || true)
+if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+	count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+else
+	echo "not ok vm/run - the VM rig did not report"
+	count 0 1
+fi
+
+echo "$pass passed, $fail failed"
+((fail == 0))

@@ -1,0 +1,86 @@
+#!/bin/sh
+# Runs inside the test VM. Reports to the second serial port, one line per result:
+#   ok SUITE/TEST | not ok SUITE/TEST - REASON | # diagnostic
+# and after each suite two checks of its own: the kernel log stayed clean (no oops, BUG, WARN,
+# lockdep report, sleeping in atomic context ...) and no vhnet instance was left behind.
+. /vm/config
+OUT=/dev/ttyS1
+stty -F $OUT raw -echo 2>/dev/null
+say() { echo "$*" >$OUT; }
+
+export VHNET_KO=/vm/vhnet.ko
+BAD='Oops|BUG:|WARNING:|Kernel panic|general protection fault|scheduling while atomic'
+BAD="$BAD|possible circular locking|possible recursive locking|inconsistent lock state"
+BAD="$BAD|suspicious RCU usage|lock held when returning|UBSAN:|kmemleak:|soft lockup"
+BAD="$BAD|hard LOCKUP|blocked for more than|rcu_sched detected stalls|list_(add|del) corruption"
+
+check_dmesg() {
+	dmesg -c >/tmp/dmesg.$1
+	hits=$(grep -E "$BAD" /tmp/dmesg.$1 | head -n 3 | tr '\n' ' ' | cut -c1-300)
+	if [ -n "$hits" ]; then
+		say "not ok $1/dmesg-clean - $hits"
+		sed 's/^/# dmesg: /' /tmp/dmesg.$1 | tail -n 60 >$OUT
+	else
+		say "ok $1/dmesg-clean"
+	fi
+}
+
+check_instances() {
+	f=/sys/kernel/debug/vhnet/instances
+	if [ ! -e $f ]; then
+		say "not ok $1/no-leaked-instances - vhnet is not loaded"
+		insmod $VHNET_KO
+		return
+	fi
+	n=$(cat $f)
+	dirs=$(ls /sys/kernel/debug/vhnet | grep -cv '^instances$')
+	if [ "$n" = 0 ] && [ "$dirs" = 0 ]; then
+		say "ok $1/no-leaked-instances"
+	else
+		say "not ok $1/no-leaked-instances - $n instances, $dirs folders"
+	fi
+}
+
+boot_checks() {
+	missing=
+	for n in /dev/vhnet /dev/vhost-net /dev/net/tun /dev/kvm; do
+		[ -c $n ] || missing="$missing $n"
+	done
+	if [ -z "$missing" ]; then say "ok boot/devices-present"; else say "not ok boot/devices-present - missing$missing"; fi
+	check_dmesg boot
+}
+
+run_tests() {
+	for s in $SUITES; do
+		timeout ${SUITE_TIMEOUT:-900} vhnet-vmtest --suite "$s" ${FILTER:+--filter "$FILTER"} >$OUT 2>&1
+		rc=$?
+		[ $rc = 124 ] || [ $rc = 143 ] && say "not ok $s/suite-timeout - suite killed after ${SUITE_TIMEOUT:-900}s"
+		check_dmesg "$s"
+		check_instances "$s"
+	done
+}
+
+demo() {
+	{
+		echo "== modules"
+		lsmod | grep -E '^(vhnet|vhost_net|vhost|tun|tap) '
+		echo "== device nodes"
+		ls -l /dev/vhnet /dev/vhost-net
+		echo "== feature bits"
+		for d in /dev/vhost-net /dev/vhnet; do echo "$d: $(vhnetctl features --dev $d)"; done
+		exec 3<>/dev/vhnet
+		echo "== debugfs with one open device"
+		find /sys/kernel/debug/vhnet | sort
+		for f in /sys/kernel/debug/vhnet/*/info; do echo "-- $f"; cat "$f"; done
+		exec 3<&-
+		echo "== after close: instances $(cat /sys/kernel/debug/vhnet/instances)"
+	} >$OUT 2>&1
+	check_dmesg demo
+}
+
+boot_checks
+case ${MODE:-test} in
+test) run_tests ;;
+demo) demo ;;
+esac
+say "# vm: done"

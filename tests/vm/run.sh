@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Boot the test VM once and run the in-guest suites; print every result line as it arrives and,
+# last, "vm: N passed, N failed". Exit status 1 on any failure.
+#
+#   run.sh [--suite NAME]... [--filter GLOB] [--mode test|demo] [--timeout SECONDS]
+#
+# Needs the module and the userspace built (make). Output: build/vm/{console,results}.log.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=$top/build
+vm=$build/vm
+
+suites=() filter= mode=test timeout=1800
+while (($#)); do
+	case $1 in
+	--suite) suites+=("$2"); shift 2 ;;
+	--filter) filter=$2; shift 2 ;;
+	--mode) mode=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	*) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
+	esac
+done
+# Every suite, in the order they build on each other.
+((${#suites[@]})) || suites=(module dev)
+
+kver=${KVER:-$("$top/scripts/kver.sh")}
+ko=$top/kmod/vhnet.ko
+bins=("${VMTEST_BIN:-$build/userspace/tests/vm/guest/vhnet-vmtest}" "${VHNETCTL_BIN:-$build/userspace/vhnetctl}")
+for f in "$ko" "${bins[@]}"; do
+	[[ -e $f ]] || { echo "run.sh: $f is missing; run 'make' first" >&2; exit 2; }
+done
+
+mkdir -p "$vm"
+cat >"$vm/config" <<CFG
+MODE=$mode
+SUITES="${suites[*]}"
+FILTER="$filter"
+CFG
+"$top/tests/vm/mkinitramfs.sh" -k "$kver" -o "$vm/initrd.gz" -m "$ko" -c "$vm/config" "${bins[@]}"
+
+: >"$vm/console.log"
+: >"$vm/results.log"
+start=$SECONDS
+timeout --foreground "$timeout" qemu-system-x86_64 \
+	-machine q35 -accel tcg -cpu max -smp 2 -m 2048 \
+	-display none -monitor none -nic none -no-reboot \
+	-kernel "/boot/vmlinuz-$kver" -initrd "$vm/initrd.gz" \
+	-append "console=ttyS0 quiet panic=-1 oops=panic" \
+	-serial "file:$vm/console.log" -serial "file:$vm/results.log" &
+qemu=$!
+tail -n +1 -F --pid=$qemu "$vm/results.log" 2>/dev/null | tr -d '\r' &
+tailer=$!
+set +e
+wait $qemu
+qrc=$?
+wait $tailer
+set -e
+
+results=$(tr -d '\r' <"$vm/results.log")
+pass=$(grep -c '^ok ' <<<"$results" || true)
+fail=$(grep -c '^not ok ' <<<"$results" || true)
+if ! grep -q '^# vm: done' <<<"$results"; then
+	why="qemu exit $qrc"
+	((qrc == 124)) && why="timed out after ${timeout}s"
+	panic=$(grep -m1 -E 'Kernel panic|BUG:|Oops|general protection' "$vm/console.log" || true)
+	echo "not ok vm/completed - guest did not finish ($why)${panic:+: $panic}"
+	echo "# last console lines:"
+	tail -n 30 "$vm/console.log" | sed 's/^/#   /'
+	fail=$((fail + 1))
+fi
+echo "# vm: ${mode} run took $((SECONDS - start))s (kernel $kver)"
+echo "vm: $pass passed, $fail failed"
+((fail == 0))
