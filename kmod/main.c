@@ -19,7 +19,7 @@
 
 static int vhnet_open(struct inode *inode, struct file *f)
 {
-	struct vhnet_dev *d = vhnet_dev_alloc();
+	struct vhnet_dev *d = vhnet_net_open();
 
 	if (IS_ERR(d))
 		return PTR_ERR(d);
@@ -29,8 +29,25 @@ static int vhnet_open(struct inode *inode, struct file *f)
 
 static int vhnet_release(struct inode *inode, struct file *f)
 {
-	vhnet_dev_free(f->private_data);
+	vhnet_net_release(f->private_data);
 	return 0;
+}
+
+static ssize_t vhnet_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct file *f = iocb->ki_filp;
+
+	return vhnet_dev_read(f->private_data, to, f->f_flags & O_NONBLOCK);
+}
+
+static ssize_t vhnet_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	return vhnet_dev_write(iocb->ki_filp->private_data, from);
+}
+
+static __poll_t vhnet_poll(struct file *f, poll_table *wait)
+{
+	return vhnet_dev_poll(f->private_data, f, wait);
 }
 
 static long vhnet_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
@@ -55,6 +72,9 @@ static const struct file_operations vhnet_fops = {
 	.owner		= THIS_MODULE,
 	.open		= vhnet_open,
 	.release	= vhnet_release,
+	.read_iter	= vhnet_read_iter,
+	.write_iter	= vhnet_write_iter,
+	.poll		= vhnet_poll,
 	.unlocked_ioctl	= vhnet_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,

@@ -6,6 +6,8 @@
 
 struct vhnet_dev;
 
+struct vhnet_dev *vhnet_net_open(void);
+void vhnet_net_release(struct vhnet_dev *d);
 long vhnet_net_ioctl(struct vhnet_dev *d, unsigned int cmd, void __user *argp);
 
 #endif /* VHNET_NET_H */

@@ -1,30 +1,286 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Virtqueue configuration: the per-ring ioctls. Every per-ring command starts with the ring index
- * as its first u32, which is read and bounded before the command itself is looked at, as vhost
- * does: a bad pointer is -EFAULT and an index past the last queue -ENOBUFS, whatever the command.
+ * Virtqueue configuration: the per-ring ioctls and the checks that a ring lies in the owner's
+ * memory. Every per-ring command starts with the ring index as its first u32, which is read and
+ * bounded before the command itself is looked at, as vhost does: a bad pointer is -EFAULT and an
+ * index past the last queue -ENOBUFS, whatever the command.
  */
+#include <linux/eventfd.h>
+#include <linux/file.h>
 #include <linux/nospec.h>
 #include <linux/uaccess.h>
+#include <linux/vhost.h>
+#include <linux/virtio_byteorder.h>
 
+#include "compat.h"
 #include "dev.h"
+#include "mem.h"
 #include "vq.h"
+
+/* Split ring sizes are powers of two up to 32768 (the 16-bit index must wrap evenly). */
+#define VHNET_MAX_RING_NUM	32768
 
 void vhnet_vq_init(struct vhnet_vq *vq, struct vhnet_dev *dev, unsigned int index)
 {
 	mutex_init(&vq->mutex);
 	vq->dev = dev;
 	vq->index = index;
+	vq->kick = NULL;
+	vq->call_ctx = NULL;
+	vq->error_ctx = NULL;
+	vhnet_vq_reset(vq);
 }
 
-void vhnet_vq_cleanup(struct vhnet_vq *vq)
+/*
+ * Back to the state of a new queue, dropping the eventfds. The backend must already be detached.
+ * Caller must hold vq->mutex or otherwise own the queue exclusively.
+ */
+void vhnet_vq_reset(struct vhnet_vq *vq)
 {
+	if (vq->kick)
+		fput(vq->kick);
+	if (vq->call_ctx)
+		eventfd_ctx_put(vq->call_ctx);
+	if (vq->error_ctx)
+		eventfd_ctx_put(vq->error_ctx);
+	vq->kick = NULL;
+	vq->call_ctx = NULL;
+	vq->error_ctx = NULL;
+
+	vq->num = 1;
+	vq->desc = NULL;
+	vq->avail = NULL;
+	vq->used = NULL;
+	vq->log_used = false;
+	vq->log_addr = -1ULL;
+	vq->last_avail_idx = 0;
+	vq->avail_idx = 0;
+	vq->last_used_idx = 0;
+	vq->used_flags = 0;
+	vq->busyloop_timeout = 0;
+	vq->acked_features = 0;
+	vq->mem = NULL;
+	vq->log_base = NULL;
+	vq->private_data = NULL;
+}
+
+void vhnet_vq_destroy(struct vhnet_vq *vq)
+{
+	vhnet_vq_reset(vq);
 	mutex_destroy(&vq->mutex);
+}
+
+/* Signal the driver that the ring is broken. Caller must hold vq->mutex. */
+void vhnet_vq_error(struct vhnet_vq *vq)
+{
+	if (vq->error_ctx)
+		vhnet_eventfd_signal(vq->error_ctx);
+}
+
+static size_t vhnet_avail_size(struct vhnet_vq *vq, unsigned int num)
+{
+	size_t event = vhnet_vq_has_feature(vq, VIRTIO_RING_F_EVENT_IDX) ? 2 : 0;
+
+	return sizeof(struct vring_avail) + sizeof(__virtio16) * num + event;
+}
+
+static size_t vhnet_used_size(struct vhnet_vq *vq, unsigned int num)
+{
+	size_t event = vhnet_vq_has_feature(vq, VIRTIO_RING_F_EVENT_IDX) ? 2 : 0;
+
+	return sizeof(struct vring_used) + sizeof(struct vring_used_elem) * num + event;
+}
+
+static bool vhnet_ring_access_ok(struct vhnet_vq *vq, unsigned int num,
+				 void __user *desc, void __user *avail, void __user *used)
+{
+	return access_ok(desc, sizeof(struct vring_desc) * num) &&
+	       access_ok(avail, vhnet_avail_size(vq, num)) &&
+	       access_ok(used, vhnet_used_size(vq, num));
+}
+
+static bool vhnet_log_used_access_ok(struct vhnet_vq *vq, void __user *log_base,
+				     bool log_used, u64 log_addr)
+{
+	if (!log_used)
+		return true;
+	return vhnet_log_access_ok(log_base, log_addr, vhnet_used_size(vq, vq->num) - 1);
+}
+
+/* The dirty log at @log_base covers the queue's memory and used ring. Caller holds vq->mutex. */
+bool vhnet_vq_log_access_ok(struct vhnet_vq *vq, void __user *log_base)
+{
+	return vhnet_mem_access_ok(vq->mem, log_base,
+				   vhnet_vq_has_feature(vq, VHOST_F_LOG_ALL)) &&
+	       vhnet_log_used_access_ok(vq, log_base, vq->log_used, vq->log_addr);
+}
+
+/*
+ * The queue may be started: a memory table is set and it, the rings and the dirty log all lie in
+ * userspace. Caller must hold vq->mutex.
+ */
+bool vhnet_vq_access_ok(struct vhnet_vq *vq)
+{
+	return vhnet_vq_log_access_ok(vq, vq->log_base) &&
+	       vhnet_ring_access_ok(vq, vq->num, vq->desc, vq->avail, vq->used);
+}
+
+/*
+ * A backend was just attached: publish our used->flags and pick up the driver's used->idx, so
+ * that a queue stopped and restarted (or migrated) continues where it was.
+ * Caller must hold vq->mutex and run in the owner's mm.
+ */
+int vhnet_vq_init_access(struct vhnet_vq *vq)
+{
+	__virtio16 used_idx;
+
+	if (!vq->private_data)
+		return 0;
+	if (put_user(__cpu_to_virtio16(true, vq->used_flags), &vq->used->flags))
+		return -EFAULT;
+	if (!access_ok(&vq->used->idx, sizeof(vq->used->idx)))
+		return -EFAULT;
+	if (get_user(used_idx, &vq->used->idx)) {
+		vhnet_vq_error(vq);
+		return -EFAULT;
+	}
+	vq->last_used_idx = __virtio16_to_cpu(true, used_idx);
+	return 0;
+}
+
+static long vhnet_vq_set_num(struct vhnet_vq *vq, void __user *argp)
+{
+	struct vhost_vring_state s;
+
+	/* Resizing a running ring is not supported. */
+	if (vq->private_data)
+		return -EBUSY;
+	if (copy_from_user(&s, argp, sizeof(s)))
+		return -EFAULT;
+	if (!s.num || s.num > VHNET_MAX_RING_NUM || (s.num & (s.num - 1)))
+		return -EINVAL;
+	vq->num = s.num;
+	return 0;
+}
+
+static long vhnet_vq_set_addr(struct vhnet_vq *vq, void __user *argp)
+{
+	struct vhost_vring_addr a;
+	void __user *desc, *avail, *used;
+	bool log_used;
+
+	if (copy_from_user(&a, argp, sizeof(a)))
+		return -EFAULT;
+	if (a.flags & ~(1U << VHOST_VRING_F_LOG))
+		return -EOPNOTSUPP;
+	if ((a.avail_user_addr & (VRING_AVAIL_ALIGN_SIZE - 1)) ||
+	    (a.used_user_addr & (VRING_USED_ALIGN_SIZE - 1)) ||
+	    (a.log_guest_addr & (VRING_USED_ALIGN_SIZE - 1)))
+		return -EINVAL;
+
+	desc = u64_to_user_ptr(a.desc_user_addr);
+	avail = u64_to_user_ptr(a.avail_user_addr);
+	used = u64_to_user_ptr(a.used_user_addr);
+	log_used = a.flags & (1U << VHOST_VRING_F_LOG);
+
+	/* A stopped ring is checked when its backend is attached. */
+	if (vq->private_data) {
+		if (!vhnet_ring_access_ok(vq, vq->num, desc, avail, used))
+			return -EINVAL;
+		if (!vhnet_log_used_access_ok(vq, vq->log_base, log_used, a.log_guest_addr))
+			return -EINVAL;
+	}
+
+	vq->log_used = log_used;
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
+	vq->log_addr = a.log_guest_addr;
+	return 0;
+}
+
+static long vhnet_vq_set_base(struct vhnet_vq *vq, void __user *argp)
+{
+	struct vhost_vring_state s;
+
+	/* Moving the indices under a running ring would corrupt it. */
+	if (vq->private_data)
+		return -EBUSY;
+	if (copy_from_user(&s, argp, sizeof(s)))
+		return -EFAULT;
+	if (s.num > 0xffff)
+		return -EINVAL;
+	vq->last_avail_idx = s.num;
+	vq->avail_idx = s.num;
+	return 0;
+}
+
+static long vhnet_vq_get_u32(struct vhnet_vq *vq, void __user *argp, u32 val)
+{
+	struct vhost_vring_state s = { .index = vq->index, .num = val };
+
+	return copy_to_user(argp, &s, sizeof(s)) ? -EFAULT : 0;
+}
+
+/*
+ * Bind or unbind (fd -1) an eventfd. The old file or context is returned through @old for the
+ * caller to drop after unlocking.
+ */
+static long vhnet_vq_set_kick(struct vhnet_vq *vq, int fd, struct file **old)
+{
+	struct file *f = NULL;
+
+	if (fd != VHOST_FILE_UNBIND) {
+		f = eventfd_fget(fd);
+		if (IS_ERR(f))
+			return PTR_ERR(f);
+	}
+	if (f == vq->kick) {
+		*old = f;	/* the same file again: drop the new reference */
+		return 0;
+	}
+	*old = vq->kick;
+	vq->kick = f;
+	return 0;
+}
+
+static long vhnet_vq_set_ctx(struct eventfd_ctx **slot, int fd)
+{
+	struct eventfd_ctx *ctx = NULL;
+
+	if (fd != VHOST_FILE_UNBIND) {
+		ctx = eventfd_ctx_fdget(fd);
+		if (IS_ERR(ctx))
+			return PTR_ERR(ctx);
+	}
+	swap(*slot, ctx);
+	if (ctx)
+		eventfd_ctx_put(ctx);
+	return 0;
+}
+
+static long vhnet_vq_set_file(struct vhnet_vq *vq, unsigned int cmd, void __user *argp,
+			      struct file **old_kick)
+{
+	struct vhost_vring_file f;
+
+	if (copy_from_user(&f, argp, sizeof(f)))
+		return -EFAULT;
+	switch (cmd) {
+	case VHOST_SET_VRING_KICK:
+		return vhnet_vq_set_kick(vq, f.fd, old_kick);
+	case VHOST_SET_VRING_CALL:
+		return vhnet_vq_set_ctx(&vq->call_ctx, f.fd);
+	default:
+		return vhnet_vq_set_ctx(&vq->error_ctx, f.fd);
+	}
 }
 
 /* Caller must hold d->mutex and have checked the owner. */
 long vhnet_vq_ioctl(struct vhnet_dev *d, unsigned int cmd, void __user *argp)
 {
+	struct file *old_kick = NULL;
+	struct vhost_vring_state s;
 	u32 __user *idxp = argp;
 	struct vhnet_vq *vq;
 	u32 idx;
@@ -33,17 +289,52 @@ long vhnet_vq_ioctl(struct vhnet_dev *d, unsigned int cmd, void __user *argp)
 	r = get_user(idx, idxp);
 	if (r < 0)
 		return r;
-	if (idx >= VHNET_NVQS)
+	if (idx >= d->nvqs)
 		return -ENOBUFS;
-	idx = array_index_nospec(idx, VHNET_NVQS);
-	vq = &d->vqs[idx];
+	idx = array_index_nospec(idx, d->nvqs);
+	vq = d->vqs[idx];
 
 	mutex_lock(&vq->mutex);
 	switch (cmd) {
+	case VHOST_SET_VRING_NUM:
+		r = vhnet_vq_set_num(vq, argp);
+		break;
+	case VHOST_SET_VRING_ADDR:
+		r = vhnet_vq_set_addr(vq, argp);
+		break;
+	case VHOST_SET_VRING_BASE:
+		r = vhnet_vq_set_base(vq, argp);
+		break;
+	case VHOST_GET_VRING_BASE:
+		r = vhnet_vq_get_u32(vq, argp, vq->last_avail_idx);
+		break;
+	case VHOST_SET_VRING_KICK:
+	case VHOST_SET_VRING_CALL:
+	case VHOST_SET_VRING_ERR:
+		r = vhnet_vq_set_file(vq, cmd, argp, &old_kick);
+		break;
+	case VHOST_SET_VRING_BUSYLOOP_TIMEOUT:
+		if (copy_from_user(&s, argp, sizeof(s))) {
+			r = -EFAULT;
+			break;
+		}
+		vq->busyloop_timeout = s.num;
+		r = 0;
+		break;
+	case VHOST_GET_VRING_BUSYLOOP_TIMEOUT:
+		r = vhnet_vq_get_u32(vq, argp, vq->busyloop_timeout);
+		break;
 	default:
+		/*
+		 * Including VHOST_SET/GET_VRING_ENDIAN: cross-endian legacy rings are not
+		 * supported, as in a vhost built without CONFIG_VHOST_CROSS_ENDIAN_LEGACY.
+		 */
 		r = -ENOIOCTLCMD;
 		break;
 	}
 	mutex_unlock(&vq->mutex);
+
+	if (old_kick)
+		fput(old_kick);
 	return r;
 }

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The memory table: guest physical addresses to addresses in the owner's mm. It is rebuilt
+ * whole on every VHOST_SET_MEM_TABLE and never changed afterwards, so readers holding a vq mutex
+ * need no further locking.
+ */
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/uaccess.h>
+#include <linux/vhost.h>
+
+#include "mem.h"
+
+/* One bit of dirty log per 4 KiB page, whatever the host's page size (the vhost ABI). */
+#define VHNET_LOG_PAGE_SHIFT	12
+
+static struct vhnet_mem *vhnet_mem_alloc(u32 nregions)
+{
+	struct vhnet_mem *mem;
+
+	mem = kvzalloc(struct_size(mem, regions, nregions), GFP_KERNEL_ACCOUNT);
+	if (mem)
+		mem->nregions = nregions;
+	return mem;
+}
+
+struct vhnet_mem *vhnet_mem_empty(void)
+{
+	return vhnet_mem_alloc(0);
+}
+
+void vhnet_mem_free(struct vhnet_mem *mem)
+{
+	kvfree(mem);
+}
+
+static int vhnet_region_cmp(const void *a, const void *b)
+{
+	const struct vhnet_mem_region *ra = a, *rb = b;
+
+	if (ra->start != rb->start)
+		return ra->start < rb->start ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Copy and check a table from userspace. The checks and their order are vhost's, so errors
+ * match: padding (-EOPNOTSUPP), too many regions (-E2BIG), unreadable (-EFAULT), a region that
+ * wraps or has size 0 anywhere but at address 0 (-EFAULT). Host addresses are checked later,
+ * against the rings that use them (vhnet_mem_access_ok()).
+ */
+struct vhnet_mem *vhnet_mem_from_user(const struct vhost_memory __user *m, unsigned int max)
+{
+	struct vhost_memory_region __user *uregions = (void __user *)m->regions;
+	struct vhost_memory_region r;
+	struct vhost_memory hdr;
+	struct vhnet_mem *mem;
+	u32 i;
+
+	if (copy_from_user(&hdr, m, sizeof(hdr)))
+		return ERR_PTR(-EFAULT);
+	if (hdr.padding)
+		return ERR_PTR(-EOPNOTSUPP);
+	if (hdr.nregions > max)
+		return ERR_PTR(-E2BIG);
+
+	mem = vhnet_mem_alloc(hdr.nregions);
+	if (!mem)
+		return ERR_PTR(-ENOMEM);
+
+	for (i = 0; i < hdr.nregions; i++) {
+		if (copy_from_user(&r, &uregions[i], sizeof(r)))
+			goto err_fault;
+		/* size 0 at address 0 wraps to the whole space, as in vhost */
+		mem->regions[i].start = r.guest_phys_addr;
+		mem->regions[i].last = r.guest_phys_addr + r.memory_size - 1;
+		mem->regions[i].uaddr = r.userspace_addr;
+		if (mem->regions[i].last < mem->regions[i].start)
+			goto err_fault;
+	}
+	sort(mem->regions, mem->nregions, sizeof(mem->regions[0]), vhnet_region_cmp, NULL);
+	return mem;
+
+err_fault:
+	vhnet_mem_free(mem);
+	return ERR_PTR(-EFAULT);
+}
+
+/* The region holding @gpa, or NULL. Regions may overlap; any that holds @gpa will do. */
+const struct vhnet_mem_region *vhnet_mem_find(const struct vhnet_mem *mem, u64 gpa)
+{
+	u32 lo = 0, hi = mem->nregions, i;
+
+	/* the last region starting at or below gpa */
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (mem->regions[mid].start <= gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i-- > 0;)
+		if (gpa <= mem->regions[i].last)
+			return &mem->regions[i];
+	return NULL;
+}
+
+/* [uaddr, uaddr + len_minus_1] lies in userspace. */
+static bool vhnet_user_range_ok(u64 uaddr, u64 len_minus_1)
+{
+	if (len_minus_1 >= TASK_SIZE_MAX)
+		return false;
+	return access_ok((void __user *)(unsigned long)uaddr, len_minus_1 + 1);
+}
+
+/* The dirty bitmap for guest [addr, addr + len_minus_1] lies in userspace. */
+bool vhnet_log_access_ok(void __user *log_base, u64 addr, u64 len_minus_1)
+{
+	u64 first = addr >> (VHNET_LOG_PAGE_SHIFT + 3);
+	u64 bytes = (len_minus_1 >> (VHNET_LOG_PAGE_SHIFT + 3)) + 1;
+	u64 base;
+
+	if (check_add_overflow((u64)(unsigned long)log_base, first, &base))
+		return false;
+	return vhnet_user_range_ok(base, bytes - 1);
+}
+
+/*
+ * Every region's host range is in userspace and, with dirty logging, so is its part of the
+ * bitmap at @log_base.
+ */
+bool vhnet_mem_access_ok(const struct vhnet_mem *mem, void __user *log_base, bool log_all)
+{
+	u32 i;
+
+	if (!mem)
+		return false;
+	for (i = 0; i < mem->nregions; i++) {
+		const struct vhnet_mem_region *r = &mem->regions[i];
+		u64 len_minus_1 = r->last - r->start;
+
+		if (!vhnet_user_range_ok(r->uaddr, len_minus_1))
+			return false;
+		if (log_all && !vhnet_log_access_ok(log_base, r->start, len_minus_1))
+			return false;
+	}
+	return true;
+}
