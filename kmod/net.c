@@ -197,7 +197,7 @@ static long vhnet_net_set_features(struct vhnet_net *n, u64 features)
 	n->dev.acked_features = features;
 	for (i = 0; i < VHNET_NVQS; i++) {
 		mutex_lock(&n->vqs[i].vq.mutex);
-		n->vqs[i].vq.acked_features = features;
+		vhnet_vq_set_features(&n->vqs[i].vq, features);
 		n->vqs[i].vhost_hlen = vhost_hlen;
 		n->vqs[i].sock_hlen = sock_hlen;
 		mutex_unlock(&n->vqs[i].vq.mutex);

@@ -11,6 +11,7 @@
 #include <linux/uaccess.h>
 #include <linux/vhost.h>
 #include <linux/virtio_byteorder.h>
+#include <linux/virtio_config.h>
 
 #include "compat.h"
 #include "dev.h"
@@ -47,18 +48,13 @@ void vhnet_vq_reset(struct vhnet_vq *vq)
 	vq->call_ctx = NULL;
 	vq->error_ctx = NULL;
 
-	vq->num = 1;
-	vq->desc = NULL;
-	vq->avail = NULL;
-	vq->used = NULL;
+	memset(&vq->ring, 0, sizeof(vq->ring));
+	vq->ring.num = 1;
+	vq->ring.io = vq;
 	vq->log_used = false;
 	vq->log_addr = -1ULL;
-	vq->last_avail_idx = 0;
-	vq->avail_idx = 0;
-	vq->last_used_idx = 0;
-	vq->used_flags = 0;
 	vq->busyloop_timeout = 0;
-	vq->acked_features = 0;
+	vhnet_vq_set_features(vq, 0);
 	vq->mem = NULL;
 	vq->log_base = NULL;
 	vq->private_data = NULL;
@@ -70,11 +66,75 @@ void vhnet_vq_destroy(struct vhnet_vq *vq)
 	mutex_destroy(&vq->mutex);
 }
 
+/* Caller must hold vq->mutex. */
+void vhnet_vq_set_features(struct vhnet_vq *vq, u64 features)
+{
+	vq->acked_features = features;
+	vq->ring.event_idx = features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+	vq->ring.indirect = features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	vq->ring.notify_on_empty = features & (1ULL << VIRTIO_F_NOTIFY_ON_EMPTY);
+}
+
 /* Signal the driver that the ring is broken. Caller must hold vq->mutex. */
 void vhnet_vq_error(struct vhnet_vq *vq)
 {
 	if (vq->error_ctx)
 		vhnet_eventfd_signal(vq->error_ctx);
+}
+
+/*
+ * The ring core's accessors (ring/vring.h). Ring addresses are in the owner's mm, which the
+ * caller runs in (the ioctl's caller, or the worker after kthread_use_mm()); buffer addresses
+ * are guest physical and go through the queue's memory table.
+ */
+int vhnet_ring_get16(struct vhnet_vring *r, u16 *val, const __virtio16 __user *p)
+{
+	__virtio16 v;
+
+	if (get_user(v, p))
+		return -EFAULT;
+	*val = __virtio16_to_cpu(true, v);
+	return 0;
+}
+
+int vhnet_ring_put16(struct vhnet_vring *r, u16 val, __virtio16 __user *p)
+{
+	return put_user(__cpu_to_virtio16(true, val), p) ? -EFAULT : 0;
+}
+
+int vhnet_ring_read(struct vhnet_vring *r, void *dst, const void __user *src, size_t len)
+{
+	return copy_from_user(dst, src, len) ? -EFAULT : 0;
+}
+
+int vhnet_ring_write(struct vhnet_vring *r, void __user *dst, const void *src, size_t len)
+{
+	return copy_to_user(dst, src, len) ? -EFAULT : 0;
+}
+
+int vhnet_ring_translate(struct vhnet_vring *r, u64 gpa, u32 len, struct iovec *iov,
+			 unsigned int max)
+{
+	struct vhnet_vq *vq = r->io;
+	unsigned int n = 0;
+
+	while (len) {
+		const struct vhnet_mem_region *reg = vhnet_mem_find(vq->mem, gpa);
+		u64 room, chunk;
+
+		if (!reg)
+			return -EFAULT;
+		if (n == max)
+			return -ENOBUFS;
+		room = reg->last - gpa;	/* bytes left in the region, minus one */
+		chunk = room < len ? room + 1 : len;
+		iov[n].iov_base = u64_to_user_ptr(reg->uaddr + (gpa - reg->start));
+		iov[n].iov_len = chunk;
+		gpa += chunk;
+		len -= chunk;
+		n++;
+	}
+	return n;
 }
 
 static size_t vhnet_avail_size(struct vhnet_vq *vq, unsigned int num)
@@ -104,7 +164,7 @@ static bool vhnet_log_used_access_ok(struct vhnet_vq *vq, void __user *log_base,
 {
 	if (!log_used)
 		return true;
-	return vhnet_log_access_ok(log_base, log_addr, vhnet_used_size(vq, vq->num) - 1);
+	return vhnet_log_access_ok(log_base, log_addr, vhnet_used_size(vq, vq->ring.num) - 1);
 }
 
 /* The dirty log at @log_base covers the queue's memory and used ring. Caller holds vq->mutex. */
@@ -122,7 +182,8 @@ bool vhnet_vq_log_access_ok(struct vhnet_vq *vq, void __user *log_base)
 bool vhnet_vq_access_ok(struct vhnet_vq *vq)
 {
 	return vhnet_vq_log_access_ok(vq, vq->log_base) &&
-	       vhnet_ring_access_ok(vq, vq->num, vq->desc, vq->avail, vq->used);
+	       vhnet_ring_access_ok(vq, vq->ring.num, vq->ring.desc, vq->ring.avail,
+				    vq->ring.used);
 }
 
 /*
@@ -132,19 +193,21 @@ bool vhnet_vq_access_ok(struct vhnet_vq *vq)
  */
 int vhnet_vq_init_access(struct vhnet_vq *vq)
 {
+	struct vhnet_vring *r = &vq->ring;
 	__virtio16 used_idx;
 
 	if (!vq->private_data)
 		return 0;
-	if (put_user(__cpu_to_virtio16(true, vq->used_flags), &vq->used->flags))
+	if (put_user(__cpu_to_virtio16(true, r->used_flags), &r->used->flags))
 		return -EFAULT;
-	if (!access_ok(&vq->used->idx, sizeof(vq->used->idx)))
+	if (!access_ok(&r->used->idx, sizeof(r->used->idx)))
 		return -EFAULT;
-	if (get_user(used_idx, &vq->used->idx)) {
+	if (get_user(used_idx, &r->used->idx)) {
 		vhnet_vq_error(vq);
 		return -EFAULT;
 	}
-	vq->last_used_idx = __virtio16_to_cpu(true, used_idx);
+	r->last_used_idx = __virtio16_to_cpu(true, used_idx);
+	r->signalled_used_valid = false;
 	return 0;
 }
 
@@ -159,7 +222,7 @@ static long vhnet_vq_set_num(struct vhnet_vq *vq, void __user *argp)
 		return -EFAULT;
 	if (!s.num || s.num > VHNET_MAX_RING_NUM || (s.num & (s.num - 1)))
 		return -EINVAL;
-	vq->num = s.num;
+	vq->ring.num = s.num;
 	return 0;
 }
 
@@ -185,16 +248,16 @@ static long vhnet_vq_set_addr(struct vhnet_vq *vq, void __user *argp)
 
 	/* A stopped ring is checked when its backend is attached. */
 	if (vq->private_data) {
-		if (!vhnet_ring_access_ok(vq, vq->num, desc, avail, used))
+		if (!vhnet_ring_access_ok(vq, vq->ring.num, desc, avail, used))
 			return -EINVAL;
 		if (!vhnet_log_used_access_ok(vq, vq->log_base, log_used, a.log_guest_addr))
 			return -EINVAL;
 	}
 
 	vq->log_used = log_used;
-	vq->desc = desc;
-	vq->avail = avail;
-	vq->used = used;
+	vq->ring.desc = desc;
+	vq->ring.avail = avail;
+	vq->ring.used = used;
 	vq->log_addr = a.log_guest_addr;
 	return 0;
 }
@@ -210,8 +273,8 @@ static long vhnet_vq_set_base(struct vhnet_vq *vq, void __user *argp)
 		return -EFAULT;
 	if (s.num > 0xffff)
 		return -EINVAL;
-	vq->last_avail_idx = s.num;
-	vq->avail_idx = s.num;
+	vq->ring.last_avail_idx = s.num;
+	vq->ring.avail_idx = s.num;
 	return 0;
 }
 
@@ -306,7 +369,7 @@ long vhnet_vq_ioctl(struct vhnet_dev *d, unsigned int cmd, void __user *argp)
 		r = vhnet_vq_set_base(vq, argp);
 		break;
 	case VHOST_GET_VRING_BASE:
-		r = vhnet_vq_get_u32(vq, argp, vq->last_avail_idx);
+		r = vhnet_vq_get_u32(vq, argp, vq->ring.last_avail_idx);
 		break;
 	case VHOST_SET_VRING_KICK:
 	case VHOST_SET_VRING_CALL:

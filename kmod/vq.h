@@ -6,6 +6,8 @@
 #include <linux/types.h>
 #include <linux/virtio_ring.h>
 
+#include "ring/vring.h"
+
 struct eventfd_ctx;
 struct file;
 struct vhnet_dev;
@@ -18,16 +20,10 @@ struct vhnet_mem;
  *
  * @dev:	the device this queue belongs to
  * @index:	the queue's number in its device
- * @num:	ring size (VHOST_SET_VRING_NUM); 1 until set, as in vhost
- * @desc:	descriptor table in the owner's mm
- * @avail:	driver (available) ring
- * @used:	device (used) ring
+ * @ring:	the split ring: size (1 until VHOST_SET_VRING_NUM, as in vhost), addresses in
+ *		the owner's mm, indices, notification state
  * @log_used:	log writes to the used ring (VHOST_VRING_F_LOG)
  * @log_addr:	guest address of the used ring, for the dirty log
- * @last_avail_idx: next avail entry the device will take
- * @avail_idx:	last avail->idx read from the driver
- * @last_used_idx: next used entry the device will fill
- * @used_flags:	what the device last wrote to used->flags
  * @kick:	eventfd the driver signals (VHOST_SET_VRING_KICK)
  * @call_ctx:	eventfd the device signals for an interrupt (VHOST_SET_VRING_CALL)
  * @error_ctx:	eventfd the device signals on a ring error (VHOST_SET_VRING_ERR)
@@ -42,17 +38,9 @@ struct vhnet_vq {
 	struct vhnet_dev *dev;
 	unsigned int index;
 
-	unsigned int num;
-	struct vring_desc __user *desc;
-	struct vring_avail __user *avail;
-	struct vring_used __user *used;
+	struct vhnet_vring ring;
 	bool log_used;
 	u64 log_addr;
-
-	u16 last_avail_idx;
-	u16 avail_idx;
-	u16 last_used_idx;
-	u16 used_flags;
 
 	struct file *kick;
 	struct eventfd_ctx *call_ctx;
@@ -74,6 +62,7 @@ bool vhnet_vq_access_ok(struct vhnet_vq *vq);
 bool vhnet_vq_log_access_ok(struct vhnet_vq *vq, void __user *log_base);
 int vhnet_vq_init_access(struct vhnet_vq *vq);
 void vhnet_vq_error(struct vhnet_vq *vq);
+void vhnet_vq_set_features(struct vhnet_vq *vq, u64 features);
 
 static inline bool vhnet_vq_has_feature(const struct vhnet_vq *vq, unsigned int bit)
 {
