@@ -1,10 +1,9 @@
 // Runs the built vhnetctl (VHNETCTL_PATH) and checks its exit status and output.
+#include "cli_util.h"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include <spawn.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -12,87 +11,12 @@
 #include <utility>
 #include <vector>
 
-extern char **environ;
+using vhnet::test::json_error;
+using vhnet::test::Run;
+using vhnet::test::text_error;
+using vhnet::test::vhnetctl;
 
 namespace {
-
-struct Run {
-    int status = -1; // exit status
-    std::string out;
-    std::string err;
-};
-
-std::string read_all(int fd) {
-    std::string text;
-    char buf[4096];
-    ::lseek(fd, 0, SEEK_SET);
-    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
-        text.append(buf, static_cast<std::size_t>(n));
-    return text;
-}
-
-/// Runs vhnetctl with `args` and `env` added to the environment, stdout and stderr captured.
-Run vhnetctl(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    const int out = ::memfd_create("vhnetctl-stdout", MFD_CLOEXEC);
-    const int err = ::memfd_create("vhnetctl-stderr", MFD_CLOEXEC);
-    REQUIRE(out >= 0);
-    REQUIRE(err >= 0);
-
-    args.insert(args.begin(), VHNETCTL_PATH);
-    std::vector<char *> argv;
-    for (auto &arg : args)
-        argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    std::vector<char *> envp;
-    for (auto &var : env)
-        envp.push_back(var.data());
-    for (char **var = environ; *var; ++var)
-        envp.push_back(*var);
-    envp.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO);
-    ::posix_spawn_file_actions_adddup2(&actions, err, STDERR_FILENO);
-    pid_t pid = -1;
-    const int spawned =
-        ::posix_spawn(&pid, VHNETCTL_PATH, &actions, nullptr, argv.data(), envp.data());
-    ::posix_spawn_file_actions_destroy(&actions);
-    REQUIRE(spawned == 0);
-
-    int wstatus = 0;
-    REQUIRE(::waitpid(pid, &wstatus, 0) == pid);
-    REQUIRE(WIFEXITED(wstatus)); // never killed by a signal (abort, uncaught exception)
-
-    Run run{WEXITSTATUS(wstatus), read_all(out), read_all(err)};
-    ::close(out);
-    ::close(err);
-    return run;
-}
-
-/// Checks that `run` failed the way every vhnetctl failure must: status 1, nothing on stdout and
-/// exactly one line "vhnetctl: ..." on stderr. Returns the message.
-std::string text_error(const Run &run) {
-    INFO("stdout: " << run.out << "\nstderr: " << run.err);
-    CHECK(run.status == 1);
-    CHECK(run.out.empty());
-    CHECK(run.err.starts_with("vhnetctl: "));
-    CHECK(run.err.ends_with("\n"));
-    CHECK(run.err.find('\n') == run.err.size() - 1);
-    return run.err.substr(0, run.err.size() - 1);
-}
-
-/// The JSON form: status 1, nothing on stderr, {"error": "..."} on stdout. Returns the message.
-std::string json_error(const Run &run) {
-    INFO("stdout: " << run.out << "\nstderr: " << run.err);
-    CHECK(run.status == 1);
-    CHECK(run.err.empty());
-    const auto doc = nlohmann::json::parse(run.out);
-    REQUIRE(doc.is_object());
-    CHECK(doc.size() == 1);
-    REQUIRE(doc.contains("error"));
-    return doc["error"].get<std::string>();
-}
 
 /// Runs vhnetctl with VHOST_GET_FEATURES faked to return `features`.
 Run vhnetctl_faking(std::uint64_t features, std::vector<std::string> args) {

@@ -85,3 +85,28 @@ TEST_CASE("Result<void> is success by default or an error", "[result]") {
     CHECK(bad.error().message() ==
           "VHOST_GET_FEATURES on /dev/null: Inappropriate ioctl for device");
 }
+
+TEST_CASE("Error with code 0 is a plain message", "[result]") {
+    const Error plain(0, "vhnet module not loaded (no /sys/module/vhnet)");
+    CHECK(plain.code() == 0);
+    CHECK(plain.message() == "vhnet module not loaded (no /sys/module/vhnet)");
+}
+
+TEST_CASE("Result<T &> refers to an existing object or holds an error", "[result]") {
+    int storage = 1;
+    Result<int &> ref = storage;
+    REQUIRE(ref);
+    CHECK(&ref.value() == &storage);
+    *ref = 2;
+    CHECK(storage == 2);
+
+    std::string text = "vhnet";
+    const Result<std::string &> str = text;
+    CHECK(str->size() == 5);
+    str->append("ctl");
+    CHECK(text == "vhnetctl");
+
+    const Result<int &> bad = vhnet::fail(EINVAL, "lookup");
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().message() == "lookup: Invalid argument");
+}

@@ -5,6 +5,7 @@ namespace vhnet::cli {
 std::span<const Object> objects() {
     static const Object table[] = {
         {"dev", "a vhost-net style device (/dev/vhnet or /dev/vhost-net)", dev_commands()},
+        {"tap", "a tap interface, the backend of a vhost-net device", tap_commands()},
     };
     return table;
 }

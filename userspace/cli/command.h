@@ -55,5 +55,6 @@ std::span<const Shortcut> shortcuts();
 
 /// The commands of each object, one function per <object>.cpp.
 std::span<const Command> dev_commands();
+std::span<const Command> tap_commands();
 
 } // namespace vhnet::cli

@@ -15,6 +15,15 @@ void Output::result(const nlohmann::json &doc, std::string_view text) const {
         fmt::print("{}\n", text);
 }
 
+void Output::result(const nlohmann::json &doc, const std::vector<std::string> &lines) const {
+    if (json_) {
+        print_json(doc);
+        return;
+    }
+    for (const auto &line : lines)
+        fmt::print("{}\n", line);
+}
+
 void Output::error(std::string_view message) const {
     std::string line(message);
     std::ranges::replace(line, '\n', ' ');

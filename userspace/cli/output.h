@@ -3,7 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace vhnet::cli {
 
@@ -17,6 +19,8 @@ public:
 
     /// Prints a command's result: `doc` in JSON mode, else the line `text`.
     void result(const nlohmann::json &doc, std::string_view text) const;
+    /// The same for a result of any number of text lines (none prints nothing).
+    void result(const nlohmann::json &doc, const std::vector<std::string> &lines) const;
 
     /// Reports a failure: "vhnetctl: <message>" on stderr, or {"error": "<message>"} on stdout in
     /// JSON mode. Newlines in `message` are flattened, so it is always one line.

@@ -24,7 +24,8 @@
 namespace vhnet {
 
 /// A failed system call: the errno value and what was being done, e.g. the request name and the
-/// device path ("VHOST_SET_OWNER on /dev/vhnet").
+/// device path ("VHOST_SET_OWNER on /dev/vhnet"). An Error with code 0 is a plain message for a
+/// failure no errno describes ("vhnet module not loaded (no /sys/module/vhnet)").
 class Error {
 public:
     Error(int code, std::string context) : code_(code), context_(std::move(context)) {}
@@ -35,8 +36,12 @@ public:
     /// What failed, without the errno text.
     const std::string &context() const noexcept { return context_; }
 
-    /// One line: "<context>: <strerror(code)>".
-    std::string message() const { return context_ + ": " + std::generic_category().message(code_); }
+    /// One line: "<context>: <strerror(code)>", or just the context if the code is 0.
+    std::string message() const {
+        if (code_ == 0)
+            return context_;
+        return context_ + ": " + std::generic_category().message(code_);
+    }
 
     bool operator==(const Error &) const = default;
 
@@ -75,6 +80,27 @@ public:
 
 private:
     std::variant<T, Error> state_;
+};
+
+/// A reference to an existing T (which the Result does not own) or an Error, e.g. Result<Region &>
+/// for an element that stays in its container.
+template <typename T>
+class [[nodiscard]] Result<T &> {
+public:
+    Result(T &value) : state_(std::in_place_index<0>, &value) {}
+    Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}
+
+    bool ok() const noexcept { return state_.index() == 0; }
+    explicit operator bool() const noexcept { return ok(); }
+
+    T &value() const { return (assert(ok()), *std::get<0>(state_)); }
+    const Error &error() const & { return (assert(!ok()), std::get<1>(state_)); }
+
+    T &operator*() const { return value(); }
+    T *operator->() const { return &value(); }
+
+private:
+    std::variant<T *, Error> state_;
 };
 
 /// Success or an Error. A default-constructed Result<void> is a success.
