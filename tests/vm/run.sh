@@ -4,11 +4,12 @@
 #
 #   run.sh [--suite NAME]... [--filter GLOB] [--mode test|demo] [--timeout SECONDS]
 #
-# Needs the module and the userspace built (make). Output: build/vm/{console,results}.log.
+# Needs the module and the userspace built (make). Output: build/vm/{console,results}.log
+# (or $VM_DIR/...).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$top/build
-vm=$build/vm
+vm=${VM_DIR:-$build/vm}  # VM_DIR: another folder, so that two runs can go at once
 
 suites=() filter= mode=test timeout=1800
 while (($#)); do
@@ -21,7 +22,7 @@ while (($#)); do
 	esac
 done
 # Every suite, in the order they build on each other.
-((${#suites[@]})) || suites=(module dev)
+((${#suites[@]})) || suites=(module dev abi fuzz)
 
 kver=${KVER:-$("$top/scripts/kver.sh")}
 ko=$top/kmod/vhnet.ko

@@ -1,0 +1,689 @@
+// SPDX-License-Identifier: GPL-2.0
+// Suite "fuzz": random calls on a few /dev/vhnet files, from a fixed seed (printed; override with
+// VHNET_FUZZ_SEED, and the call count with VHNET_FUZZ_CALLS). The calls: every vhost ioctl
+// number plus random numbers, with NULL, small integers, kernel addresses, pointers to random
+// bytes, pointers to plausible structures (ring indices 0..2, eventfd/tap/AF_PACKET/pipe fds,
+// rings and memory tables in an mmap'd area with random content), the IOTLB write/read/poll
+// channel, SET_OWNER/RESET_OWNER, close/reopen/dup, forked children (other mm: not the owner,
+// or a short-lived owner) and a second thread racing the first. Now and then a device is set up
+// properly (memory table, rings, eventfds, a backend) and kicked with random descriptors, so
+// that the datapath runs too.
+//
+// Each call is bounded by alarm(): a call that does not return fails the test and names it.
+// Afterwards every file is closed, the debugfs instance count must be back to 0 and the module
+// must unload and load again.
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <linux/vhost.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "util.h"
+
+using namespace vmtest;
+
+namespace {
+
+constexpr uint64_t kDefaultSeed = 0x76686e6574ULL; // "vhnet"
+constexpr unsigned long kDefaultCalls = 10000;
+constexpr unsigned kCallTimeout = 10; // seconds, per call
+constexpr int kBudget = 500;          // seconds for the whole loop
+constexpr int kSlots = 4;
+constexpr size_t kPage = 4096;
+constexpr size_t kArea = size_t{1} << 20;
+constexpr uint64_t kNetFeatures = 0x33D008000ULL;
+constexpr uint64_t kKernelAddr = 0xffff888000000000ULL;
+
+// Every ioctl of <linux/vhost.h> (vhost-net's and the other vhost devices'), and later
+// kernels' numbers (worker ioctls, fork-owner control).
+const unsigned long kIoctls[] = {
+    VHOST_GET_FEATURES,
+    VHOST_SET_FEATURES,
+    VHOST_SET_OWNER,
+    VHOST_RESET_OWNER,
+    VHOST_SET_MEM_TABLE,
+    VHOST_SET_LOG_BASE,
+    VHOST_SET_LOG_FD,
+    VHOST_SET_VRING_NUM,
+    VHOST_SET_VRING_ADDR,
+    VHOST_SET_VRING_BASE,
+    VHOST_GET_VRING_BASE,
+    VHOST_SET_VRING_ENDIAN,
+    VHOST_GET_VRING_ENDIAN,
+    VHOST_SET_VRING_KICK,
+    VHOST_SET_VRING_CALL,
+    VHOST_SET_VRING_ERR,
+    VHOST_SET_VRING_BUSYLOOP_TIMEOUT,
+    VHOST_GET_VRING_BUSYLOOP_TIMEOUT,
+    VHOST_SET_BACKEND_FEATURES,
+    VHOST_GET_BACKEND_FEATURES,
+    VHOST_NET_SET_BACKEND,
+    VHOST_SCSI_GET_ABI_VERSION,
+    VHOST_VSOCK_SET_GUEST_CID,
+    VHOST_VSOCK_SET_RUNNING,
+    VHOST_VDPA_GET_DEVICE_ID,
+    VHOST_VDPA_SET_STATUS,
+    VHOST_VDPA_GET_VRING_NUM,
+    VHOST_VDPA_SUSPEND,
+    0x8004af08UL, // VHOST_NEW_WORKER
+    0x4004af09UL, // VHOST_FREE_WORKER
+    0x4008af15UL, // VHOST_ATTACH_VRING_WORKER
+    0xc008af16UL, // VHOST_GET_VRING_WORKER
+    0x4001af84UL, // VHOST_SET_FORK_FROM_OWNER
+    0x8001af85UL, // VHOST_GET_FORK_FROM_OWNER
+};
+
+// What the call in progress is, for the alarm handler.
+char g_call[256];
+
+void on_hang(int) {
+    const char pre[] = "# fuzz: a call did not return within the alarm: ";
+    ssize_t r = write(STDOUT_FILENO, pre, sizeof pre - 1);
+    r = write(STDOUT_FILENO, g_call, strnlen(g_call, sizeof g_call));
+    r = write(STDOUT_FILENO, "\n", 1);
+    (void)r;
+    _exit(3);
+}
+
+template <typename... Args>
+void describe(fmt::format_string<Args...> f, Args &&...args) {
+    auto r = fmt::format_to_n(g_call, sizeof g_call - 1, f, std::forward<Args>(args)...);
+    *r.out = '\0';
+}
+
+// Helper files a vring_file or a backend may name.
+struct Pool {
+    int eventfd = -1, eventfd2 = -1, tap = -1, packet = -1, pipe = -1, tun = -1, udp = -1;
+};
+
+int open_vhnet() {
+    int fd = open(kVhnet, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        fail(fmt::format("open {}: {}", kVhnet, errname(errno)));
+    return fd;
+}
+
+class Fuzzer {
+public:
+    Fuzzer(uint64_t seed, uint8_t *area, const Pool &pool, int *slots)
+        : rng_(seed), area_(area), pool_(pool), slots_(slots) {}
+
+    uint64_t rnd() { return rng_(); }
+    uint64_t below(uint64_t n) { return rng_() % n; }
+    bool chance(unsigned pct) { return below(100) < pct; }
+    template <typename T, size_t N>
+    T pick(const T (&a)[N]) {
+        return a[below(N)];
+    }
+
+    uint64_t area() const { return reinterpret_cast<uintptr_t>(area_); }
+
+    int slot_fd() { return slots_[below(kSlots)]; }
+
+    // A file descriptor number for a vring_file / backend / log fd.
+    int some_fd() {
+        switch (below(12)) {
+        case 0:
+            return -1;
+        case 1:
+            return pool_.eventfd;
+        case 2:
+            return pool_.eventfd2;
+        case 3:
+            return pool_.tap;
+        case 4:
+            return pool_.packet;
+        case 5:
+            return pool_.pipe;
+        case 6:
+            return pool_.tun;
+        case 7:
+            return pool_.udp;
+        case 8:
+            return slot_fd();
+        case 9:
+            return static_cast<int>(below(64));
+        case 10:
+            return -2;
+        default:
+            return static_cast<int>(rnd());
+        }
+    }
+
+    uint32_t ring_index() {
+        static const uint32_t v[] = {0, 0, 0, 1, 1, 1, 2, 0xffffffff};
+        return chance(5) ? static_cast<uint32_t>(rnd()) : pick(v);
+    }
+
+    uint32_t some_num() {
+        static const uint32_t v[] = {0, 1, 2, 3, 64, 256, 256, 1024, 0x8000, 0xffff, 0x10000};
+        return chance(20) ? static_cast<uint32_t>(rnd()) : pick(v);
+    }
+
+    // An address: mostly inside the area (sometimes misaligned), or anything.
+    uint64_t some_addr() {
+        switch (below(8)) {
+        case 0:
+            return 0;
+        case 1:
+            return kKernelAddr + below(0x10000);
+        case 2:
+            return rnd();
+        case 3:
+            return area() + below(kArea);
+        default:
+            return area() + (below(kArea) & ~uint64_t{0xf});
+        }
+    }
+
+    uint64_t some_features() {
+        switch (below(6)) {
+        case 0:
+            return 0;
+        case 1:
+            return kNetFeatures;
+        case 2:
+            return rnd();
+        case 3:
+            return uint64_t{1} << below(64);
+        default:
+            return kNetFeatures & rnd();
+        }
+    }
+
+    // Fills buf_ with a structure plausible for req.
+    void build(unsigned long req) {
+        std::memset(buf_, 0, sizeof buf_);
+        switch (req) {
+        case VHOST_SET_FEATURES: {
+            uint64_t f = some_features();
+            std::memcpy(buf_, &f, sizeof f);
+            break;
+        }
+        case VHOST_SET_BACKEND_FEATURES: {
+            uint64_t f = chance(70) ? below(4) : rnd();
+            std::memcpy(buf_, &f, sizeof f);
+            break;
+        }
+        case VHOST_SET_MEM_TABLE: {
+            static const uint32_t counts[] = {0, 1, 1, 2, 3, 64, 65};
+            uint32_t n = chance(5) ? static_cast<uint32_t>(rnd()) : pick(counts);
+            uint32_t hdr[2] = {n, chance(5) ? 1u : 0u};
+            std::memcpy(buf_, hdr, sizeof hdr);
+            for (uint32_t i = 0; i < std::min<uint32_t>(n, 66); i++) {
+                vhost_memory_region r{};
+                if (chance(60)) {
+                    r.guest_phys_addr = area();
+                    r.memory_size = kArea;
+                    r.userspace_addr = area();
+                } else {
+                    r.guest_phys_addr = chance(50) ? below(16) << 20 : rnd();
+                    r.memory_size = chance(50) ? kPage << below(8) : rnd();
+                    r.userspace_addr = some_addr();
+                }
+                r.flags_padding = chance(10) ? rnd() : 0;
+                std::memcpy(buf_ + 8 + i * sizeof r, &r, sizeof r);
+            }
+            break;
+        }
+        case VHOST_SET_LOG_BASE: {
+            uint64_t a = some_addr();
+            std::memcpy(buf_, &a, sizeof a);
+            break;
+        }
+        case VHOST_SET_LOG_FD: {
+            int f = some_fd();
+            std::memcpy(buf_, &f, sizeof f);
+            break;
+        }
+        case VHOST_SET_VRING_ADDR: {
+            vhost_vring_addr a{};
+            a.index = ring_index();
+            a.flags = chance(80) ? 0 : static_cast<uint32_t>(below(4));
+            a.desc_user_addr = some_addr();
+            a.avail_user_addr = some_addr();
+            a.used_user_addr = some_addr();
+            a.log_guest_addr = chance(70) ? 0 : some_addr();
+            std::memcpy(buf_, &a, sizeof a);
+            break;
+        }
+        case VHOST_SET_VRING_KICK:
+        case VHOST_SET_VRING_CALL:
+        case VHOST_SET_VRING_ERR:
+        case VHOST_NET_SET_BACKEND: {
+            vhost_vring_file f{ring_index(), some_fd()};
+            std::memcpy(buf_, &f, sizeof f);
+            break;
+        }
+        default: {
+            vhost_vring_state s{ring_index(), some_num()};
+            std::memcpy(buf_, &s, sizeof s);
+            break;
+        }
+        }
+    }
+
+    // A random ioctl number: a known one, one with the vhost magic, or anything the VFS does not
+    // handle itself (FIONBIO would turn O_NONBLOCK off, FIFREEZE & co. act on the filesystem).
+    unsigned long some_request() {
+        if (chance(75))
+            return pick(kIoctls);
+        if (chance(60))
+            return _IOC(below(4), VHOST_VIRTIO, below(256), below(128));
+        for (;;) {
+            unsigned long r = static_cast<uint32_t>(rnd());
+            auto type = static_cast<unsigned>((r >> 8) & 0xff);
+            if (type != 'T' && type != 'X' && type != 'f' && type != 0x94 && type != 0)
+                return r;
+        }
+    }
+
+    // One random ioctl on fd.
+    Outcome random_ioctl(int fd) {
+        unsigned long req = some_request();
+        unsigned long arg = 0;
+        const char *kind = "";
+        switch (below(10)) {
+        case 0:
+            kind = "NULL";
+            break;
+        case 1:
+            kind = "small";
+            arg = below(17);
+            break;
+        case 2:
+            kind = "kernel";
+            arg = kKernelAddr;
+            break;
+        case 3:
+            kind = "random-bytes";
+            for (auto &b : buf_)
+                b = static_cast<uint8_t>(rnd());
+            arg = reinterpret_cast<uintptr_t>(buf_);
+            break;
+        case 4: {
+            kind = "area";
+            arg = area() + below(kArea - 64);
+            break;
+        }
+        case 5:
+            kind = "area-end";
+            arg = area() + kArea - 1 - below(40);
+            break;
+        default:
+            kind = "struct";
+            build(req);
+            arg = reinterpret_cast<uintptr_t>(buf_);
+            break;
+        }
+        describe("ioctl(fd {}, {:#x}, {} {:#x})", fd, req, kind, arg);
+        return timed([&] { return ioctl(fd, req, arg); });
+    }
+
+    // An IOTLB message of random shape.
+    Outcome random_write(int fd) {
+        vhost_msg_v2 m{};
+        m.type = chance(80) ? static_cast<uint32_t>(1 + below(2)) : static_cast<uint32_t>(rnd());
+        m.iotlb.iova = chance(50) ? area() + below(kArea) : rnd();
+        m.iotlb.size = chance(70) ? kPage << below(6) : rnd();
+        m.iotlb.uaddr = some_addr();
+        m.iotlb.perm = static_cast<uint8_t>(below(5));
+        m.iotlb.type = static_cast<uint8_t>(below(8));
+        size_t len = chance(70) ? sizeof m : below(sizeof m + 8);
+        describe("write(fd {}, type {} iotlb type {}, {} bytes)", fd, m.type, m.iotlb.type, len);
+        return timed([&] { return write(fd, &m, len); });
+    }
+
+    Outcome random_read(int fd) {
+        size_t len = chance(70) ? 72 : below(200);
+        describe("read(fd {}, {} bytes)", fd, len);
+        // Never a blocking read: it may legitimately wait forever.
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || !(fl & O_NONBLOCK))
+            return {-1, EBADF};
+        return timed([&] { return read(fd, buf_, len); });
+    }
+
+    Outcome random_poll(int fd) {
+        describe("poll(fd {})", fd);
+        pollfd p{fd, POLLIN | POLLOUT, 0};
+        return timed([&] { return poll(&p, 1, 0); });
+    }
+
+    void randomize_area() {
+        size_t off = below(kArea / kPage) * kPage;
+        size_t len = kPage * (1 + below(4));
+        for (size_t i = off; i < std::min(kArea, off + len); i += 8) {
+            uint64_t v = rnd();
+            std::memcpy(area_ + i, &v, 8);
+        }
+    }
+
+    // A properly configured device with random descriptors in its rings, then kicked.
+    void prime(int fd) {
+        describe("prime(fd {})", fd);
+        alarm(kCallTimeout * 4);
+        ioctl(fd, VHOST_SET_OWNER);
+        uint64_t f = kNetFeatures & ~(uint64_t{1} << 33) & (rnd() | 1ULL << 32);
+        ioctl(fd, VHOST_SET_FEATURES, &f);
+        struct {
+            uint32_t n = 1, pad = 0;
+            vhost_memory_region r{};
+        } mem;
+        mem.r.guest_phys_addr = area();
+        mem.r.memory_size = kArea;
+        mem.r.userspace_addr = area();
+        ioctl(fd, VHOST_SET_MEM_TABLE, &mem);
+        for (uint32_t q = 0; q < 2; q++) {
+            uint64_t base = area() + q * 0x10000;
+            vhost_vring_state num{q, 256}, idx{q, 0};
+            ioctl(fd, VHOST_SET_VRING_NUM, &num);
+            ioctl(fd, VHOST_SET_VRING_BASE, &idx);
+            vhost_vring_addr a{};
+            a.index = q;
+            a.desc_user_addr = base;
+            a.avail_user_addr = base + 0x1000;
+            a.used_user_addr = base + 0x2000;
+            ioctl(fd, VHOST_SET_VRING_ADDR, &a);
+            vhost_vring_file kick{q, pool_.eventfd}, call{q, pool_.eventfd2};
+            ioctl(fd, VHOST_SET_VRING_KICK, &kick);
+            ioctl(fd, VHOST_SET_VRING_CALL, &call);
+            vhost_vring_file be{q, chance(50) ? pool_.tap : pool_.packet};
+            ioctl(fd, VHOST_NET_SET_BACKEND, &be);
+            // Random descriptors pointing into the area, and avail entries naming them.
+            auto *desc = reinterpret_cast<vring_desc *>(area_ + q * 0x10000);
+            auto *avail = reinterpret_cast<uint16_t *>(area_ + q * 0x10000 + 0x1000);
+            for (unsigned i = 0; i < 256; i++) {
+                desc[i].addr = chance(90) ? area() + 0x40000 + below(kArea - 0x42000) : rnd();
+                desc[i].len = static_cast<uint32_t>(chance(90) ? below(4096) : rnd());
+                desc[i].flags = static_cast<uint16_t>(chance(80) ? below(3) : below(8));
+                desc[i].next = static_cast<uint16_t>(chance(90) ? below(256) : rnd());
+                avail[2 + i] = static_cast<uint16_t>(chance(95) ? below(256) : rnd());
+            }
+            avail[0] = 0;
+            avail[1] = static_cast<uint16_t>(chance(90) ? below(257) : rnd());
+        }
+        uint64_t one = 1;
+        ssize_t w = write(pool_.eventfd, &one, sizeof one);
+        (void)w;
+        alarm(0);
+    }
+
+    std::map<std::string, unsigned long> stats;
+    // Whether each call sets its own alarm (not while two threads race: the alarm is the
+    // process's, and the caller sets one for the whole race).
+    bool alarms = true;
+    // System calls made on the devices (the operations of the main loop make one or more).
+    unsigned long syscalls = 0;
+
+    void count(const char *what, const Outcome &o) {
+        const char *e = o.err ? strerrorname_np(o.err) : "ok";
+        stats[fmt::format("{} {}", what, e ? e : std::to_string(o.err))]++;
+    }
+
+private:
+    template <typename F>
+    Outcome timed(F &&f) {
+        if (alarms)
+            alarm(kCallTimeout);
+        errno = 0;
+        long r = static_cast<long>(f());
+        syscalls++;
+        int err = r < 0 ? errno : 0;
+        if (alarms)
+            alarm(0);
+        return {r, err};
+    }
+
+    std::mt19937_64 rng_;
+    uint8_t *area_;
+    const Pool &pool_;
+    int *slots_;
+    alignas(8) uint8_t buf_[8 + 66 * sizeof(vhost_memory_region)] = {};
+};
+
+int make_tap() {
+    int fd = SYS(open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", "fuzz0");
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    SYS(ioctl(fd, TUNSETIFF, &ifr));
+    return fd; // left down: nothing the rings send reaches the network stack
+}
+
+uint64_t env_u64(const char *name, uint64_t def) {
+    const char *v = std::getenv(name);
+    return v && *v ? std::strtoull(v, nullptr, 0) : def;
+}
+
+bool exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+bool wait_for(const std::function<bool()> &cond, int ms) {
+    for (int i = 0; i < ms / 10; i++) {
+        if (cond())
+            return true;
+        usleep(10000);
+    }
+    return cond();
+}
+
+void fuzz_random_calls() {
+    const uint64_t seed = env_u64("VHNET_FUZZ_SEED", kDefaultSeed);
+    const unsigned long calls = env_u64("VHNET_FUZZ_CALLS", kDefaultCalls);
+    note("seed {:#x}, {} calls on {} files of {}", seed, calls, kSlots, kVhnet);
+    std::fflush(stdout);
+
+    struct sigaction sa {};
+    sa.sa_handler = on_hang;
+    sigaction(SIGALRM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    auto *area = static_cast<uint8_t *>(
+        mmap(nullptr, kArea + kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (area == MAP_FAILED)
+        fail(fmt::format("mmap: {}", errname(errno)));
+    SYS(mprotect(area + kArea, kPage, PROT_NONE)); // a guard page after the area
+
+    Pool pool;
+    pool.eventfd = SYS(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    pool.eventfd2 = SYS(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    pool.tap = make_tap();
+    pool.packet = SYS(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+    int p[2];
+    SYS(pipe2(p, O_CLOEXEC | O_NONBLOCK));
+    pool.pipe = p[0];
+    pool.tun = SYS(open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+    pool.udp = SYS(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+
+    int slots[kSlots];
+    for (int &s : slots)
+        s = open_vhnet();
+
+    Fuzzer fz(seed, area, pool, slots);
+    for (size_t i = 0; i < kArea; i += 8) {
+        uint64_t v = fz.rnd();
+        std::memcpy(area + i, &v, 8);
+    }
+
+    const auto start = std::chrono::steady_clock::now();
+    unsigned long done = 0;
+    for (; done < calls; done++) {
+        if (std::chrono::steady_clock::now() - start > std::chrono::seconds(kBudget))
+            fail(fmt::format("only {} of {} calls in {} s", done, calls, kBudget));
+        unsigned op = static_cast<unsigned>(fz.below(1000));
+        int s = static_cast<int>(fz.below(kSlots));
+        int fd = slots[s];
+        if (op < 700) {
+            fz.count("ioctl", fz.random_ioctl(fd));
+        } else if (op < 740) {
+            describe("SET_OWNER(fd {})", fd);
+            alarm(kCallTimeout);
+            fz.count("SET_OWNER", ioctl_outcome(fd, VHOST_SET_OWNER, 0UL));
+            alarm(0);
+        } else if (op < 765) {
+            describe("RESET_OWNER(fd {})", fd);
+            alarm(kCallTimeout);
+            fz.count("RESET_OWNER", ioctl_outcome(fd, VHOST_RESET_OWNER, 0UL));
+            if (fz.chance(50))
+                ioctl(fd, VHOST_SET_OWNER);
+            alarm(0);
+        } else if (op < 800) {
+            fz.count("write", fz.random_write(fd));
+        } else if (op < 820) {
+            fz.count("read", fz.random_read(fd));
+        } else if (op < 840) {
+            fz.count("poll", fz.random_poll(fd));
+        } else if (op < 870) {
+            describe("close+open(fd {})", fd);
+            alarm(kCallTimeout);
+            close(fd);
+            slots[s] = open_vhnet();
+            // Mostly owned again at once: most of the ABI needs an owner.
+            if (fz.chance(70))
+                ioctl(slots[s], VHOST_SET_OWNER);
+            alarm(0);
+            fz.count("reopen", {});
+        } else if (op < 880) {
+            // Two slots share one file: closing one of them must not free the device.
+            int other = static_cast<int>(fz.below(kSlots));
+            if (other != s) {
+                describe("dup(fd {}) over fd {}", fd, slots[other]);
+                alarm(kCallTimeout);
+                close(slots[other]);
+                slots[other] = SYS(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+                alarm(0);
+                fz.count("dup", {});
+            }
+        } else if (op < 900) {
+            fz.randomize_area();
+        } else if (op < 925) {
+            fz.prime(fd);
+            fz.count("prime", {});
+        } else if (op < 945) {
+            describe("kick");
+            uint64_t one = 1;
+            ssize_t w = write(pool.eventfd, &one, sizeof one);
+            (void)w;
+        } else if (op < 970) {
+            // A forked child: another mm. It sometimes becomes the owner and then exits.
+            uint64_t child_seed = fz.rnd();
+            describe("fork child (seed {:#x})", child_seed);
+            std::fflush(stdout);
+            pid_t pid = fork();
+            if (pid == 0) {
+                alarm(kCallTimeout * 3);
+                Fuzzer cf(child_seed, area, pool, slots);
+                int n = static_cast<int>(cf.below(12));
+                for (int k = 0; k < n; k++) {
+                    int cfd = cf.slot_fd();
+                    if (cf.chance(3))
+                        ioctl(cfd, VHOST_SET_OWNER);
+                    else
+                        cf.random_ioctl(cfd);
+                }
+                _exit(0);
+            }
+            if (pid < 0)
+                fail(fmt::format("fork: {}", errname(errno)));
+            alarm(kCallTimeout * 4);
+            int status = 0;
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            alarm(0);
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                fail(fmt::format("call {}: fork child ended with status {:#x}", done, status));
+            fz.count("child", {});
+        } else {
+            // A second thread of the owner races the first on the same files.
+            uint64_t thread_seed = fz.rnd();
+            unsigned long thread_calls = 0;
+            describe("two threads (seed {:#x})", thread_seed);
+            alarm(kCallTimeout * 4);
+            std::thread t([&] {
+                Fuzzer tf(thread_seed, area, pool, slots);
+                tf.alarms = false;
+                for (int k = 0; k < 20; k++)
+                    tf.random_ioctl(tf.slot_fd());
+                thread_calls = tf.syscalls;
+            });
+            fz.alarms = false;
+            for (int k = 0; k < 20; k++)
+                fz.random_ioctl(fz.slot_fd());
+            t.join();
+            fz.alarms = true;
+            fz.syscalls += thread_calls;
+            alarm(0);
+            fz.count("threads", {});
+        }
+    }
+    const auto secs =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start)
+            .count();
+    note("{} operations ({} ioctl/read/write/poll calls in this process, besides those of the "
+         "set-ups and the children) in {} s (seed {:#x})",
+         done, fz.syscalls, secs, seed);
+    for (const auto &[what, n] : fz.stats)
+        note("  {:>6} {}", n, what);
+
+    // Everything closes, nothing is left behind, the module unloads and loads again.
+    describe("closing every file");
+    alarm(60);
+    for (int s : slots)
+        close(s);
+    for (int f :
+         {pool.eventfd, pool.eventfd2, pool.tap, pool.packet, pool.pipe, p[1], pool.tun, pool.udp})
+        close(f);
+    alarm(0);
+    signal(SIGALRM, SIG_DFL);
+    alarm(120);
+    if (!wait_for([] { return vhnet_instances() == 0; }, 5000))
+        fail(fmt::format("{} vhnet instances left after closing every file", vhnet_instances()));
+    EXPECT(vhnet_folders().empty());
+
+    long r = -1;
+    int err = 0;
+    wait_for(
+        [&] {
+            errno = 0;
+            r = syscall(SYS_delete_module, "vhnet", O_NONBLOCK);
+            err = errno;
+            return r == 0;
+        },
+        5000);
+    if (r != 0)
+        fail(fmt::format("delete_module(vhnet): {}", errname(err)));
+    EXPECT(wait_for([] { return !exists(kVhnet); }, 2000));
+    const char *ko = std::getenv("VHNET_KO");
+    int kfd = SYS(open(ko ? ko : "/vm/vhnet.ko", O_RDONLY | O_CLOEXEC));
+    r = syscall(SYS_finit_module, kfd, "", 0);
+    err = errno;
+    close(kfd);
+    if (r != 0)
+        fail(fmt::format("finit_module: {}", errname(err)));
+    EXPECT(wait_for([] { return exists(kVhnet); }, 2000));
+    close(open_dev(kVhnet));
+    EXPECT_EQ(vhnet_instances(), 0);
+}
+
+const Registrar fuzz_reg("fuzz", "random_calls", fuzz_random_calls, 600);
+
+} // namespace
