@@ -7,6 +7,7 @@
 #define VHNET_COMPAT_H
 
 #include <linux/eventfd.h>
+#include <linux/uio.h>
 #include <linux/version.h>
 
 /* 6.8 dropped eventfd_signal()'s count argument. */
@@ -18,5 +19,11 @@ static inline void vhnet_eventfd_signal(struct eventfd_ctx *ctx)
 	eventfd_signal(ctx, 1);
 #endif
 }
+
+/* 6.2 renamed the iov_iter directions. */
+#ifndef ITER_SOURCE
+#define ITER_SOURCE	WRITE	/* data flows from the iterator */
+#define ITER_DEST	READ	/* data flows into the iterator */
+#endif
 
 #endif /* VHNET_COMPAT_H */

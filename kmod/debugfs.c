@@ -27,10 +27,41 @@ static int info_show(struct seq_file *s, void *unused)
 	seq_printf(s, "owner_pid %d\n", d->owner_pid);
 	seq_printf(s, "owner_comm %s\n", d->owner_comm[0] ? d->owner_comm : "-");
 	seq_printf(s, "features 0x%llx\n", d->acked_features);
+	seq_printf(s, "backend_features 0x%llx\n", d->acked_backend_features);
+	seq_printf(s, "nvqs %u\n", d->nvqs);
 	mutex_unlock(&d->mutex);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(info);
+
+/* One queue's state and counters, one "name value" per line. */
+static int stats_show(struct seq_file *s, void *unused)
+{
+	struct vhnet_vq *vq = s->private;
+	struct vhnet_vq_stats *st = &vq->stats;
+	int i;
+
+	mutex_lock(&vq->mutex);
+	seq_printf(s, "running %d\n", vq->private_data != NULL);
+	seq_printf(s, "broken %d\n", vq->broken);
+	seq_printf(s, "num %u\n", vq->ring.num);
+	seq_printf(s, "last_avail_idx %u\n", vq->ring.last_avail_idx);
+	seq_printf(s, "last_used_idx %u\n", vq->ring.last_used_idx);
+	seq_printf(s, "packets %llu\n", st->packets);
+	seq_printf(s, "bytes %llu\n", st->bytes);
+	seq_printf(s, "kicks %llu\n", st->kicks);
+	seq_printf(s, "calls %llu\n", st->calls);
+	seq_printf(s, "calls_suppressed %llu\n", st->calls_suppressed);
+	seq_printf(s, "passes %llu\n", st->passes);
+	seq_printf(s, "ring_empty %llu\n", st->ring_empty);
+	seq_printf(s, "tap_full %llu\n", st->tap_full);
+	seq_printf(s, "dropped %llu\n", st->dropped);
+	for (i = VHNET_RING_OK + 1; i < VHNET_RING_ERR_MAX; i++)
+		seq_printf(s, "error_%s %llu\n", vhnet_vring_error_name(i), st->errors[i]);
+	mutex_unlock(&vq->mutex);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(stats);
 
 void vhnet_debugfs_init(void)
 {
@@ -48,9 +79,17 @@ void vhnet_debugfs_add_dev(struct vhnet_dev *d)
 {
 	char name[16];
 
+	struct dentry *dir;
+	unsigned int i;
+
 	snprintf(name, sizeof(name), "%d", d->id);
 	d->debugfs = debugfs_create_dir(name, vhnet_debugfs_root);
 	debugfs_create_file("info", 0444, d->debugfs, d, &info_fops);
+	for (i = 0; i < d->nvqs; i++) {
+		snprintf(name, sizeof(name), "vq%u", i);
+		dir = debugfs_create_dir(name, d->debugfs);
+		debugfs_create_file("stats", 0444, dir, d->vqs[i], &stats_fops);
+	}
 }
 
 /* Waits for readers of the device's files to finish, so @d may be freed afterwards. */

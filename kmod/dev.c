@@ -78,6 +78,7 @@ void vhnet_dev_cleanup(struct vhnet_dev *d)
 	/* blocked readers of IOTLB messages see the channel gone */
 	wake_up_interruptible_poll(&d->wait, EPOLLIN | EPOLLRDNORM);
 
+	vhnet_worker_stop(&d->worker);
 	if (d->mm)
 		mmput(d->mm);
 	d->mm = NULL;
@@ -105,15 +106,30 @@ void vhnet_dev_exit(struct vhnet_dev *d)
  */
 int vhnet_dev_set_owner(struct vhnet_dev *d)
 {
+	char name[TASK_COMM_LEN];
+	int r;
+
 	if (vhnet_dev_has_owner(d))
 		return -EBUSY;
-
 	d->mm = get_task_mm(current);
 	if (!d->mm)
 		return -EINVAL;
+	snprintf(name, sizeof(name), "vhnet-%d", current->pid);
+	r = vhnet_worker_start(&d->worker, d->mm, name);
+	if (r) {
+		mmput(d->mm);
+		d->mm = NULL;
+		return r;
+	}
 	d->owner_pid = task_tgid_nr(current);
 	get_task_comm(d->owner_comm, current);
 	return 0;
+}
+
+/* Wait until the worker has run everything queued so far. */
+void vhnet_dev_flush(struct vhnet_dev *d)
+{
+	vhnet_worker_flush(&d->worker);
 }
 
 /*

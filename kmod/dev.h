@@ -9,6 +9,7 @@
 #include <linux/wait.h>
 
 #include "vq.h"
+#include "worker.h"
 
 struct dentry;
 struct eventfd_ctx;
@@ -29,6 +30,7 @@ struct vhnet_mem;
  * @acked_features: features set by VHOST_SET_FEATURES; protected by @mutex
  * @acked_backend_features: set by VHOST_SET_BACKEND_FEATURES; protected by @mutex
  * @iotlb_enabled: VIRTIO_F_ACCESS_PLATFORM was acked since open or reset; protected by @mutex
+ * @worker:	runs the queues; started by VHOST_SET_OWNER, stopped with the owner
  * @wait:	readers of IOTLB messages on the device file
  * @vqs:	the device's queues
  * @nvqs:	number of entries in @vqs
@@ -45,6 +47,7 @@ struct vhnet_dev {
 	u64 acked_features;
 	u64 acked_backend_features;
 	bool iotlb_enabled;
+	struct vhnet_worker worker;
 	wait_queue_head_t wait;
 	struct vhnet_vq **vqs;
 	unsigned int nvqs;
@@ -55,6 +58,7 @@ struct vhnet_dev {
 int vhnet_dev_init(struct vhnet_dev *d, struct vhnet_vq **vqs, unsigned int nvqs);
 void vhnet_dev_cleanup(struct vhnet_dev *d);
 void vhnet_dev_exit(struct vhnet_dev *d);
+void vhnet_dev_flush(struct vhnet_dev *d);
 
 int vhnet_dev_set_owner(struct vhnet_dev *d);
 int vhnet_dev_check_owner(struct vhnet_dev *d);

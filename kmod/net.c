@@ -17,7 +17,11 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
+#include <linux/if_vlan.h>
+#include <linux/virtio_byteorder.h>
 #include <net/sock.h>
+
+#include "compat.h"
 
 #include "dev.h"
 #include "mem.h"
@@ -44,17 +48,32 @@ enum {
 	VHNET_NVQS = 2,
 };
 
+/*
+ * Work bounds for one pass of a handler, so that one queue cannot starve the other queue, the
+ * other devices on the worker's CPU, or the CPU itself: past either, the pass ends and queues
+ * itself again.
+ */
+#define VHNET_PKT_WEIGHT	256
+#define VHNET_BYTE_WEIGHT	0x80000
+
+/* Most receive buffers one packet may take with mergeable buffers. */
+#define VHNET_RX_MAX_HEADS	UIO_MAXIOV
+
 /**
  * struct vhnet_net_vq - a virtqueue with what the net device keeps per queue
  * @vq:		the generic queue
  * @vhost_hlen:	virtio-net header bytes vhnet adds (RX) or strips (TX) itself
  * @sock_hlen:	virtio-net header bytes the socket carries
- * Both are protected by vq.mutex.
+ * @sock_poll:	wakes the queue when the backend is writable (TX) or readable (RX)
+ * @heads:	the used entries of the packet being received (RX)
+ * All but @sock_poll's wake-up are protected by vq.mutex.
  */
 struct vhnet_net_vq {
 	struct vhnet_vq vq;
 	size_t vhost_hlen;
 	size_t sock_hlen;
+	struct vhnet_poll sock_poll;
+	struct vring_used_elem heads[VHNET_RX_MAX_HEADS];
 };
 
 /* One open file of /dev/vhnet: one queue pair. */
@@ -69,6 +88,344 @@ static struct vhnet_net *to_net(struct vhnet_dev *d)
 	return container_of(d, struct vhnet_net, dev);
 }
 
+static struct vhnet_net_vq *to_nvq(struct vhnet_vq *vq)
+{
+	return container_of(vq, struct vhnet_net_vq, vq);
+}
+
+/* Past a pass's weight: queue the handler again and end this pass. */
+static bool vhnet_net_exceeds_weight(struct vhnet_vq *vq, int pkts, size_t bytes)
+{
+	if (pkts < VHNET_PKT_WEIGHT && bytes < VHNET_BYTE_WEIGHT)
+		return false;
+	vhnet_poll_queue(&vq->kick_poll);
+	return true;
+}
+
+static struct vring_used_elem vhnet_used_elem(u16 head, u32 len)
+{
+	return (struct vring_used_elem) {
+		.id = __cpu_to_virtio32(true, head),
+		.len = __cpu_to_virtio32(true, len),
+	};
+}
+
+/*
+ * TX: each chain the guest made available is one packet, sent as is (with the guest's
+ * virtio-net header when the socket takes one) and returned with length 0. A full socket puts
+ * the chain back and waits for the socket to be writable.
+ */
+static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
+{
+	struct vhnet_vq *vq = &nvq->vq;
+	struct vhnet_vring *r = &vq->ring;
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
+	enum vhnet_ring_err err;
+	struct vring_used_elem used;
+	struct vhnet_chain c;
+	struct socket *sock;
+	size_t total = 0, len;
+	int pkts = 0, ret;
+	bool more;
+
+	mutex_lock_nested(&vq->mutex, VHNET_VQ_TX);
+	sock = vq->private_data;
+	if (!sock || vq->broken)
+		goto out;
+	vq->stats.passes++;
+	vq->stats.kicks += kicked;
+	/* the socket is polled again only when it turns out full */
+	vhnet_poll_stop(&nvq->sock_poll);
+	if (vhnet_vring_disable_notify(r)) {
+		vhnet_vq_fail(vq, VHNET_RING_EFAULT_RING);
+		goto out;
+	}
+
+	for (;;) {
+		ret = vhnet_vring_get_chain(r, vq->iov, ARRAY_SIZE(vq->iov), &c, &err);
+		if (ret < 0) {
+			vhnet_vq_fail(vq, err);
+			break;
+		}
+		if (!ret) {
+			vq->stats.ring_empty++;
+			if (vhnet_vring_enable_notify(r, &more)) {
+				vhnet_vq_fail(vq, VHNET_RING_EFAULT_RING);
+				break;
+			}
+			if (!more)
+				break;
+			vhnet_vring_disable_notify(r);
+			continue;
+		}
+		/* a packet to send has nothing for the device to write */
+		if (c.in || c.out_len < nvq->vhost_hlen) {
+			vhnet_vq_fail(vq, VHNET_RING_BAD_LAYOUT);
+			break;
+		}
+
+		iov_iter_init(&msg.msg_iter, ITER_SOURCE, vq->iov, c.out, c.out_len);
+		/* the socket takes no header: drop the guest's */
+		iov_iter_advance(&msg.msg_iter, nvq->vhost_hlen);
+		len = iov_iter_count(&msg.msg_iter);
+		ret = sock->ops->sendmsg(sock, &msg, len);
+		if (ret == -EAGAIN || ret == -ENOMEM || ret == -ENOBUFS) {
+			vhnet_vring_unget(r, 1);
+			vq->stats.tap_full++;
+			vhnet_poll_start(&nvq->sock_poll, sock->file);
+			break;
+		}
+		if (ret < 0)
+			vq->stats.dropped++;	/* as vhost: the chain is consumed */
+		else
+			vq->stats.bytes += len;
+
+		used = vhnet_used_elem(c.head, 0);
+		if (vhnet_vring_add_used(r, &used, 1)) {
+			vhnet_vq_fail(vq, VHNET_RING_EFAULT_RING);
+			break;
+		}
+		vq->stats.packets++;
+		pkts++;
+		total += len;
+		if (vhnet_net_exceeds_weight(vq, pkts, total))
+			break;
+	}
+	if (pkts)
+		vhnet_vq_notify(vq);
+out:
+	mutex_unlock(&vq->mutex);
+}
+
+/* Length of the next packet the socket holds, 0 if none. */
+static int vhnet_peek_len(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+	struct sk_buff *head;
+	unsigned long flags;
+	int len = 0;
+
+	if (sock->ops->peek_len)
+		return sock->ops->peek_len(sock);
+	spin_lock_irqsave(&sk->sk_receive_queue.lock, flags);
+	head = skb_peek(&sk->sk_receive_queue);
+	if (head) {
+		len = head->len;
+		if (skb_vlan_tag_present(head))
+			len += VLAN_HLEN;
+	}
+	spin_unlock_irqrestore(&sk->sk_receive_queue.lock, flags);
+	return len;
+}
+
+/* Result of collecting receive buffers for one packet. */
+enum vhnet_rx_bufs {
+	VHNET_RX_NONE,		/* the ring has no (or too few) buffers now */
+	VHNET_RX_OK,
+	VHNET_RX_TOO_SMALL,	/* buffers the packet can never fit: drop the packet */
+	VHNET_RX_BROKEN,	/* the ring is broken: *err says why */
+};
+
+/*
+ * Take enough guest buffers for @want bytes: one chain, or with mergeable buffers as many as
+ * needed, their used lengths in nvq->heads. On anything but VHNET_RX_OK the chains are given
+ * back.
+ */
+static enum vhnet_rx_bufs vhnet_get_rx_bufs(struct vhnet_net_vq *nvq, size_t want,
+					    unsigned int quota, unsigned int *count,
+					    unsigned int *segs, enum vhnet_ring_err *err)
+{
+	struct vhnet_vq *vq = &nvq->vq;
+	unsigned int heads = 0, seg = 0;
+	struct vhnet_chain c;
+	size_t take;
+	int ret;
+
+	while (want && heads < quota) {
+		ret = vhnet_vring_get_chain(&vq->ring, vq->iov + seg, ARRAY_SIZE(vq->iov) - seg,
+					    &c, err);
+		if (ret < 0 && *err == VHNET_RING_TOO_MANY_SEGS && heads) {
+			/* out of segments for this packet, not a broken ring */
+			vhnet_vring_unget(&vq->ring, heads);
+			return VHNET_RX_TOO_SMALL;
+		}
+		if (ret < 0) {
+			vhnet_vring_unget(&vq->ring, heads);
+			return VHNET_RX_BROKEN;
+		}
+		if (!ret) {
+			vhnet_vring_unget(&vq->ring, heads);
+			return VHNET_RX_NONE;
+		}
+		if (c.out) {
+			*err = VHNET_RING_BAD_LAYOUT;
+			vhnet_vring_unget(&vq->ring, heads + 1);
+			return VHNET_RX_BROKEN;
+		}
+		take = min(c.in_len, want);
+		nvq->heads[heads++] = vhnet_used_elem(c.head, take);
+		want -= take;
+		seg += c.in;
+	}
+	if (want) {
+		vhnet_vring_unget(&vq->ring, heads);
+		return VHNET_RX_TOO_SMALL;
+	}
+	*count = heads;
+	*segs = seg;
+	return VHNET_RX_OK;
+}
+
+/* Throw away the socket's next packet: it fits no buffer the guest can give. */
+static void vhnet_rx_drop(struct socket *sock)
+{
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_TRUNC };
+	struct kvec none = { };
+
+	iov_iter_kvec(&msg.msg_iter, ITER_DEST, &none, 1, 0);
+	sock->ops->recvmsg(sock, &msg, 1, MSG_DONTWAIT | MSG_TRUNC);
+}
+
+/*
+ * RX: for each packet the socket holds, take enough guest buffers, receive into them (behind a
+ * header vhnet writes itself when the socket has none), fill in num_buffers, and return them.
+ * Without buffers the queue stops polling the socket until the guest kicks: packets wait in the
+ * socket, which drops only what it would drop anyway.
+ */
+static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
+{
+	struct vhnet_vq *vq = &nvq->vq;
+	struct vhnet_vring *r = &vq->ring;
+	struct virtio_net_hdr_mrg_rxbuf hdr = {
+		.hdr.flags = 0,
+		.hdr.gso_type = VIRTIO_NET_HDR_GSO_NONE,
+	};
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_TRUNC };
+	unsigned int heads, segs, quota;
+	enum vhnet_ring_err err;
+	struct iov_iter fixup;
+	struct socket *sock;
+	size_t total = 0, want;
+	int pkts = 0, sock_len, ret;
+	bool mergeable, more;
+	__virtio16 num_buffers;
+
+	mutex_lock_nested(&vq->mutex, VHNET_VQ_RX);
+	sock = vq->private_data;
+	if (!sock || vq->broken)
+		goto out;
+	vq->stats.passes++;
+	vq->stats.kicks += kicked;
+	if (vhnet_vring_disable_notify(r)) {
+		vhnet_vq_fail(vq, VHNET_RING_EFAULT_RING);
+		goto out;
+	}
+	mergeable = vhnet_vq_has_feature(vq, VIRTIO_NET_F_MRG_RXBUF);
+	quota = mergeable ? VHNET_RX_MAX_HEADS : 1;
+
+	for (;;) {
+		sock_len = vhnet_peek_len(sock);
+		if (sock_len <= 0) {
+			/* all received: wait for the socket */
+			vhnet_poll_start(&nvq->sock_poll, sock->file);
+			break;
+		}
+		sock_len += nvq->sock_hlen;
+		want = sock_len + nvq->vhost_hlen;
+
+		switch (vhnet_get_rx_bufs(nvq, want, quota, &heads, &segs, &err)) {
+		case VHNET_RX_OK:
+			break;
+		case VHNET_RX_TOO_SMALL:
+			vhnet_rx_drop(sock);
+			vq->stats.dropped++;
+			continue;
+		case VHNET_RX_BROKEN:
+			vhnet_vq_fail(vq, err);
+			goto done;
+		case VHNET_RX_NONE:
+			vq->stats.ring_empty++;
+			if (vhnet_vring_enable_notify(r, &more)) {
+				vhnet_vq_fail(vq, VHNET_RING_EFAULT_RING);
+				goto done;
+			}
+			if (more) {
+				vhnet_vring_disable_notify(r);
+				continue;
+			}
+			/* no buffers: wait for the guest's kick, not for more packets */
+			vhnet_poll_stop(&nvq->sock_poll);
+			goto done;
+		}
+
+		iov_iter_init(&msg.msg_iter, ITER_DEST, vq->iov, segs, want);
+		fixup = msg.msg_iter;
+		/* the header vhnet writes itself goes first */
+		iov_iter_advance(&msg.msg_iter, nvq->vhost_hlen);
+		ret = sock->ops->recvmsg(sock, &msg, sock_len, MSG_DONTWAIT | MSG_TRUNC);
+		if (ret != sock_len) {
+			/* the packet went away or changed under us: give the buffers back */
+			vhnet_vring_unget(r, heads);
+			continue;
+		}
+		num_buffers = __cpu_to_virtio16(true, heads);
+		if (nvq->vhost_hlen) {
+			hdr.num_buffers = num_buffers;
+			if (copy_to_iter(&hdr, nvq->vhost_hlen, &fixup) != nvq->vhost_hlen) {
+				vhnet_vq_fail(vq, VHNET_RING_BAD_ADDR);
+				goto done;
+			}
+		} else if (mergeable) {
+			iov_iter_advance(&fixup, offsetof(struct virtio_net_hdr_mrg_rxbuf,
+							  num_buffers));
+			if (copy_to_iter(&num_buffers, sizeof(num_buffers), &fixup) !=
+			    sizeof(num_buffers)) {
+				vhnet_vq_fail(vq, VHNET_RING_BAD_ADDR);
+				goto done;
+			}
+		}
+		if (vhnet_vring_add_used(r, nvq->heads, heads)) {
+			vhnet_vq_fail(vq, VHNET_RING_EFAULT_RING);
+			goto done;
+		}
+		vq->stats.packets++;
+		vq->stats.bytes += sock_len;
+		pkts++;
+		total += want;
+		if (vhnet_net_exceeds_weight(vq, pkts, total))
+			break;
+	}
+done:
+	if (pkts)
+		vhnet_vq_notify(vq);
+out:
+	mutex_unlock(&vq->mutex);
+}
+
+static void vhnet_handle_tx_kick(struct vhnet_work *work)
+{
+	struct vhnet_vq *vq = container_of(work, struct vhnet_vq, kick_poll.work);
+
+	vhnet_handle_tx(to_nvq(vq), true);
+}
+
+static void vhnet_handle_rx_kick(struct vhnet_work *work)
+{
+	struct vhnet_vq *vq = container_of(work, struct vhnet_vq, kick_poll.work);
+
+	vhnet_handle_rx(to_nvq(vq), true);
+}
+
+static void vhnet_handle_tx_sock(struct vhnet_work *work)
+{
+	vhnet_handle_tx(container_of(work, struct vhnet_net_vq, sock_poll.work), false);
+}
+
+static void vhnet_handle_rx_sock(struct vhnet_work *work)
+{
+	vhnet_handle_rx(container_of(work, struct vhnet_net_vq, sock_poll.work), false);
+}
+
 struct vhnet_dev *vhnet_net_open(void)
 {
 	struct vhnet_net *n;
@@ -79,30 +436,42 @@ struct vhnet_dev *vhnet_net_open(void)
 		return ERR_PTR(-ENOMEM);
 	for (i = 0; i < VHNET_NVQS; i++)
 		n->vq_ptrs[i] = &n->vqs[i].vq;
+	n->vqs[VHNET_VQ_TX].vq.handle_kick = vhnet_handle_tx_kick;
+	n->vqs[VHNET_VQ_RX].vq.handle_kick = vhnet_handle_rx_kick;
 	r = vhnet_dev_init(&n->dev, n->vq_ptrs, VHNET_NVQS);
 	if (r) {
 		kvfree(n);
 		return ERR_PTR(r);
 	}
+	vhnet_poll_init(&n->vqs[VHNET_VQ_TX].sock_poll, vhnet_handle_tx_sock, EPOLLOUT,
+			&n->dev.worker);
+	vhnet_poll_init(&n->vqs[VHNET_VQ_RX].sock_poll, vhnet_handle_rx_sock, EPOLLIN,
+			&n->dev.worker);
 	return &n->dev;
 }
 
-/* Detach the backend of one queue and return it for the caller to put after unlocking. */
-static struct socket *vhnet_net_stop_vq(struct vhnet_vq *vq)
+/*
+ * Detach the backend of one queue and return it for the caller to put once the worker is
+ * flushed.
+ */
+static struct socket *vhnet_net_stop_vq(struct vhnet_net_vq *nvq)
 {
 	struct socket *sock;
 
-	mutex_lock(&vq->mutex);
-	sock = vq->private_data;
-	vq->private_data = NULL;
-	mutex_unlock(&vq->mutex);
+	mutex_lock(&nvq->vq.mutex);
+	sock = nvq->vq.private_data;
+	vhnet_poll_stop(&nvq->sock_poll);
+	nvq->vq.private_data = NULL;
+	mutex_unlock(&nvq->vq.mutex);
 	return sock;
 }
 
+/* Detach both backends and wait until no handler can be using them. */
 static void vhnet_net_stop(struct vhnet_net *n, struct socket **tx, struct socket **rx)
 {
-	*tx = vhnet_net_stop_vq(&n->vqs[VHNET_VQ_TX].vq);
-	*rx = vhnet_net_stop_vq(&n->vqs[VHNET_VQ_RX].vq);
+	*tx = vhnet_net_stop_vq(&n->vqs[VHNET_VQ_TX]);
+	*rx = vhnet_net_stop_vq(&n->vqs[VHNET_VQ_RX]);
+	vhnet_dev_flush(&n->dev);
 }
 
 static void vhnet_net_reset_hlen(struct vhnet_net *n)
@@ -255,20 +624,10 @@ static struct socket *vhnet_get_socket(int fd)
 	return ERR_PTR(-ENOTSOCK);
 }
 
-/*
- * A socket in error (a tun file never attached to a device, or whose device is gone) cannot be
- * a backend: -EINVAL, as vhost answers when polling it reports EPOLLERR.
- */
-static int vhnet_net_sock_ok(struct socket *sock)
-{
-	if (!sock)
-		return 0;
-	return (vfs_poll(sock->file, NULL) & EPOLLERR) ? -EINVAL : 0;
-}
-
 static long vhnet_net_set_backend(struct vhnet_net *n, unsigned int index, int fd)
 {
 	struct socket *sock, *oldsock;
+	struct vhnet_net_vq *nvq;
 	struct vhnet_vq *vq;
 	long r;
 
@@ -281,7 +640,8 @@ static long vhnet_net_set_backend(struct vhnet_net *n, unsigned int index, int f
 		goto err;
 	}
 	index = array_index_nospec(index, VHNET_NVQS);
-	vq = &n->vqs[index].vq;
+	nvq = &n->vqs[index];
+	vq = &nvq->vq;
 
 	mutex_lock(&vq->mutex);
 	/* even detaching needs a ring that could be started, as in vhost */
@@ -297,24 +657,41 @@ static long vhnet_net_set_backend(struct vhnet_net *n, unsigned int index, int f
 
 	oldsock = vq->private_data;
 	if (sock != oldsock) {
+		/*
+		 * No device IOTLB yet: ring addresses would be IOVAs vhnet cannot translate.
+		 * vhost-net answers -EFAULT too, until the IOTLB maps the used ring.
+		 */
+		if (sock && vhnet_vq_has_feature(vq, VIRTIO_F_ACCESS_PLATFORM)) {
+			r = -EFAULT;
+			goto err_sock;
+		}
+		vhnet_poll_stop(&nvq->sock_poll);
 		vq->private_data = sock;
 		r = vhnet_vq_init_access(vq);
-		if (!r)
-			r = vhnet_net_sock_ok(sock);
-		if (r) {
-			vq->private_data = oldsock;
+		/* a socket in error (a tun file with no device) cannot be polled: -EINVAL */
+		if (!r && sock)
+			r = vhnet_poll_start(&nvq->sock_poll, sock->file);
+		if (r)
 			goto err_used;
-		}
+		/* look at the ring once: the driver may have kicked before we listened */
+		if (sock)
+			vhnet_poll_queue(&vq->kick_poll);
 	}
 	mutex_unlock(&vq->mutex);
-	mutex_unlock(&n->dev.mutex);
 
 	/* the replaced backend, or the extra reference when the same one was set again */
-	if (oldsock)
+	if (oldsock) {
+		vhnet_dev_flush(&n->dev);
 		sockfd_put(oldsock);
+	}
+	mutex_unlock(&n->dev.mutex);
 	return 0;
 
 err_used:
+	vq->private_data = oldsock;
+	if (oldsock)
+		vhnet_poll_start(&nvq->sock_poll, oldsock->file);
+err_sock:
 	if (sock)
 		sockfd_put(sock);
 err_vq:

@@ -24,6 +24,7 @@
 void vhnet_vq_init(struct vhnet_vq *vq, struct vhnet_dev *dev, unsigned int index)
 {
 	mutex_init(&vq->mutex);
+	vhnet_poll_init(&vq->kick_poll, vq->handle_kick, EPOLLIN, &dev->worker);
 	vq->dev = dev;
 	vq->index = index;
 	vq->kick = NULL;
@@ -38,6 +39,7 @@ void vhnet_vq_init(struct vhnet_vq *vq, struct vhnet_dev *dev, unsigned int inde
  */
 void vhnet_vq_reset(struct vhnet_vq *vq)
 {
+	vhnet_poll_stop(&vq->kick_poll);
 	if (vq->kick)
 		fput(vq->kick);
 	if (vq->call_ctx)
@@ -58,6 +60,8 @@ void vhnet_vq_reset(struct vhnet_vq *vq)
 	vq->mem = NULL;
 	vq->log_base = NULL;
 	vq->private_data = NULL;
+	vq->broken = false;
+	memset(&vq->stats, 0, sizeof(vq->stats));
 }
 
 void vhnet_vq_destroy(struct vhnet_vq *vq)
@@ -80,6 +84,31 @@ void vhnet_vq_error(struct vhnet_vq *vq)
 {
 	if (vq->error_ctx)
 		vhnet_eventfd_signal(vq->error_ctx);
+}
+
+/*
+ * The driver broke the ring: stop this queue (only this one) until it is configured again,
+ * say why once in a while, and tell the driver through the err eventfd.
+ * Caller must hold vq->mutex.
+ */
+void vhnet_vq_fail(struct vhnet_vq *vq, enum vhnet_ring_err err)
+{
+	vq->broken = true;
+	vq->stats.errors[err]++;
+	pr_warn_ratelimited("vhnet: instance %d queue %u stopped: %s\n",
+			    vq->dev->id, vq->index, vhnet_vring_error_name(err));
+	vhnet_vq_error(vq);
+}
+
+/* Interrupt the driver if it wants to hear of the used entries just added. */
+void vhnet_vq_notify(struct vhnet_vq *vq)
+{
+	if (vq->call_ctx && vhnet_vring_need_notify(&vq->ring)) {
+		vhnet_eventfd_signal(vq->call_ctx);
+		vq->stats.calls++;
+	} else {
+		vq->stats.calls_suppressed++;
+	}
 }
 
 /*
@@ -208,6 +237,7 @@ int vhnet_vq_init_access(struct vhnet_vq *vq)
 	}
 	r->last_used_idx = __virtio16_to_cpu(true, used_idx);
 	r->signalled_used_valid = false;
+	vq->broken = false;
 	return 0;
 }
 
@@ -258,6 +288,7 @@ static long vhnet_vq_set_addr(struct vhnet_vq *vq, void __user *argp)
 	vq->ring.desc = desc;
 	vq->ring.avail = avail;
 	vq->ring.used = used;
+	vq->broken = false;
 	vq->log_addr = a.log_guest_addr;
 	return 0;
 }
@@ -275,6 +306,7 @@ static long vhnet_vq_set_base(struct vhnet_vq *vq, void __user *argp)
 		return -EINVAL;
 	vq->ring.last_avail_idx = s.num;
 	vq->ring.avail_idx = s.num;
+	vq->broken = false;
 	return 0;
 }
 
@@ -302,9 +334,11 @@ static long vhnet_vq_set_kick(struct vhnet_vq *vq, int fd, struct file **old)
 		*old = f;	/* the same file again: drop the new reference */
 		return 0;
 	}
+	vhnet_poll_stop(&vq->kick_poll);
 	*old = vq->kick;
 	vq->kick = f;
-	return 0;
+	/* an eventfd never reports an error: this cannot fail */
+	return f ? vhnet_poll_start(&vq->kick_poll, f) : 0;
 }
 
 static long vhnet_vq_set_ctx(struct eventfd_ctx **slot, int fd)

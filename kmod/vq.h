@@ -7,11 +7,40 @@
 #include <linux/virtio_ring.h>
 
 #include "ring/vring.h"
+#include "worker.h"
 
 struct eventfd_ctx;
 struct file;
 struct vhnet_dev;
 struct vhnet_mem;
+
+/* Segments of one packet: as many as a socket message may have. */
+#define VHNET_VQ_IOV	UIO_MAXIOV
+
+/**
+ * struct vhnet_vq_stats - what a queue did; protected by the vq mutex
+ * @packets, @bytes: moved through the queue
+ * @kicks:	passes started by the driver's kick
+ * @calls:	interrupts signalled
+ * @calls_suppressed: passes that added used entries but needed no interrupt
+ * @passes:	runs of the queue's handler with a backend
+ * @ring_empty:	times the handler found no buffer
+ * @tap_full:	times TX stopped because the socket was full
+ * @dropped:	packets the device dropped (send errors, RX packets too big for the buffers)
+ * @errors:	times the ring was found broken, by kind
+ */
+struct vhnet_vq_stats {
+	u64 packets;
+	u64 bytes;
+	u64 kicks;
+	u64 calls;
+	u64 calls_suppressed;
+	u64 passes;
+	u64 ring_empty;
+	u64 tap_full;
+	u64 dropped;
+	u64 errors[VHNET_RING_ERR_MAX];
+};
 
 /**
  * struct vhnet_vq - one virtqueue: ring layout, indices and eventfds; nothing about networking
@@ -32,6 +61,11 @@ struct vhnet_mem;
  * @mem:	the device's memory table, switched under @mutex
  * @log_base:	dirty bitmap in the owner's mm (VHOST_SET_LOG_BASE)
  * @private_data: the backend (a struct socket for vhnet-net); NULL when stopped
+ * @broken:	a ring error stopped the queue until it is configured again
+ * @handle_kick: runs when the kick eventfd fires; set by the device before init
+ * @kick_poll:	polls @kick
+ * @stats:	counters, shown in debugfs
+ * @iov:	the segments of the chains being processed
  */
 struct vhnet_vq {
 	struct mutex mutex;
@@ -51,6 +85,12 @@ struct vhnet_vq {
 	struct vhnet_mem *mem;
 	void __user *log_base;
 	void *private_data;
+	bool broken;
+
+	vhnet_work_fn_t handle_kick;
+	struct vhnet_poll kick_poll;
+	struct vhnet_vq_stats stats;
+	struct iovec iov[VHNET_VQ_IOV];
 };
 
 void vhnet_vq_init(struct vhnet_vq *vq, struct vhnet_dev *dev, unsigned int index);
@@ -63,6 +103,8 @@ bool vhnet_vq_log_access_ok(struct vhnet_vq *vq, void __user *log_base);
 int vhnet_vq_init_access(struct vhnet_vq *vq);
 void vhnet_vq_error(struct vhnet_vq *vq);
 void vhnet_vq_set_features(struct vhnet_vq *vq, u64 features);
+void vhnet_vq_fail(struct vhnet_vq *vq, enum vhnet_ring_err err);
+void vhnet_vq_notify(struct vhnet_vq *vq);
 
 static inline bool vhnet_vq_has_feature(const struct vhnet_vq *vq, unsigned int bit)
 {

@@ -20,6 +20,7 @@ static const char * const vhnet_ring_err_names[VHNET_RING_ERR_MAX] = {
 	[VHNET_RING_TOO_MANY_SEGS]	= "too_many_segs",
 	[VHNET_RING_BAD_INDIRECT]	= "bad_indirect",
 	[VHNET_RING_OUT_AFTER_IN]	= "out_after_in",
+	[VHNET_RING_BAD_LAYOUT]		= "bad_layout",
 };
 
 const char *vhnet_vring_error_name(enum vhnet_ring_err err)

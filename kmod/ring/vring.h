@@ -35,6 +35,7 @@ enum vhnet_ring_err {
 	VHNET_RING_TOO_MANY_SEGS,	/* more buffer segments than the caller can take */
 	VHNET_RING_BAD_INDIRECT,	/* an indirect table of bad size, nested, or with NEXT */
 	VHNET_RING_OUT_AFTER_IN,	/* a driver-readable buffer after a device-writable one */
+	VHNET_RING_BAD_LAYOUT,		/* a chain the device cannot use (set by the device) */
 	VHNET_RING_ERR_MAX,
 };
 
