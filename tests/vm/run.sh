@@ -2,7 +2,10 @@
 # Boot the test VM once and run the in-guest suites; print every result line as it arrives and,
 # last, "vm: N passed, N failed". Exit status 1 on any failure.
 #
-#   run.sh [--suite NAME]... [--filter GLOB] [--mode test|demo] [--timeout SECONDS]
+#   run.sh [--suite NAME]... [--filter GLOB] [--mode test|demo] [--timeout SECONDS] [--icount]
+#
+# --icount: one vCPU with instruction counting (-icount shift=0,sleep=off): guest time advances
+# one nanosecond per instruction, so rates in guest-seconds measure CPU cost and repeat exactly.
 #
 # Needs the module and the userspace built (make). Output: build/vm/{console,results}.log
 # (or $VM_DIR/...).
@@ -11,13 +14,14 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$top/build
 vm=${VM_DIR:-$build/vm}  # VM_DIR: another folder, so that two runs can go at once
 
-suites=() filter= mode=test timeout=1800
+suites=() filter= mode=test timeout=1800 cpus=(-smp 2)
 while (($#)); do
 	case $1 in
 	--suite) suites+=("$2"); shift 2 ;;
 	--filter) filter=$2; shift 2 ;;
 	--mode) mode=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
+	--icount) cpus=(-smp 1 -icount shift=0,sleep=off); shift ;;
 	*) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -43,7 +47,7 @@ CFG
 : >"$vm/results.log"
 start=$SECONDS
 timeout --foreground "$timeout" qemu-system-x86_64 \
-	-machine q35 -accel tcg -cpu max -smp 2 -m 2048 \
+	-machine q35 -accel tcg -cpu max "${cpus[@]}" -m 2048 \
 	-display none -monitor none -nic none -no-reboot \
 	-kernel "/boot/vmlinuz-$kver" -initrd "$vm/initrd.gz" \
 	-append "console=ttyS0 quiet panic=-1 oops=panic" \
