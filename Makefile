@@ -35,6 +35,16 @@ vm: all
 unit: userspace
 	ctest --test-dir $(BUILD)/userspace --output-on-failure
 
+# libFuzzer on the ring core (clang; a build directory of its own): make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S userspace -B $(BUILD)/fuzz -DVHNET_FUZZ=ON >/dev/null
+	cmake --build $(BUILD)/fuzz -j$(JOBS) --target vhnet-ring-fuzz
+	rm -rf $(BUILD)/fuzz/corpus-ring && cp -r tests/fuzz/corpus/ring $(BUILD)/fuzz/corpus-ring
+	mkdir -p $(BUILD)/fuzz/artifacts
+	cd $(BUILD)/fuzz && tests/fuzz/vhnet-ring-fuzz -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=artifacts/ corpus-ring
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@tests/vm/run.sh --mode demo
@@ -62,4 +72,4 @@ clean:
 	-$(MAKE) -C kmod KVER=$(KVER) clean
 	rm -rf $(BUILD)
 
-.PHONY: all deps kmod userspace test vm unit demo lint clean
+.PHONY: all deps kmod userspace test vm unit demo lint fuzz clean

@@ -321,7 +321,11 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 		goto out;
 	}
 	mergeable = vhnet_vq_has_feature(vq, VIRTIO_NET_F_MRG_RXBUF);
-	quota = mergeable ? VHNET_RX_MAX_HEADS : 1;
+	/*
+	 * One packet never takes more buffers than the ring holds, even from a driver that
+	 * publishes the same heads again while we collect them.
+	 */
+	quota = mergeable ? min_t(unsigned int, VHNET_RX_MAX_HEADS, r->num) : 1;
 
 	for (;;) {
 		sock_len = vhnet_peek_len(sock);

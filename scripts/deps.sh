@@ -3,8 +3,8 @@
 set -euo pipefail
 
 pkgs=(
-	# build
-	build-essential cmake pkg-config clang-format xz-utils
+	# build; clang and its runtimes for the ring fuzzer (make fuzz)
+	build-essential cmake pkg-config clang-format xz-utils clang libclang-rt-14-dev llvm
 	# the kernel that the module is built for and that the test VM boots: install them together
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1
 	# the VM rig

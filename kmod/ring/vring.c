@@ -46,14 +46,24 @@ static int vhnet_ring_read_guest(struct vhnet_vring *r, void *dst, u64 gpa, u32 
 	return 0;
 }
 
-/* Append one buffer to the chain's segments, keeping driver-readable ones first. */
+/*
+ * Append one buffer to the chain's segments, keeping driver-readable ones first. @budget counts
+ * down the buffers the chain may still have.
+ */
 static int vhnet_chain_add(struct vhnet_vring *r, const struct vring_desc *d, struct iovec *iov,
-			   unsigned int max, struct vhnet_chain *c, enum vhnet_ring_err *err)
+			   unsigned int max, struct vhnet_chain *c, unsigned int *budget,
+			   enum vhnet_ring_err *err)
 {
 	u16 flags = __virtio16_to_cpu(true, d->flags);
 	u32 len = __virtio32_to_cpu(true, d->len);
 	unsigned int used = c->out + c->in;
 	int n;
+
+	if (!*budget) {
+		*err = VHNET_RING_LOOP;
+		return -ELOOP;
+	}
+	(*budget)--;
 
 	if (!(flags & VRING_DESC_F_WRITE) && c->in) {
 		*err = VHNET_RING_OUT_AFTER_IN;
@@ -78,7 +88,7 @@ static int vhnet_chain_add(struct vhnet_vring *r, const struct vring_desc *d, st
 /* Walk an indirect table: its own chain of at most len / 16 descriptors, none indirect. */
 static int vhnet_chain_indirect(struct vhnet_vring *r, const struct vring_desc *ind,
 				struct iovec *iov, unsigned int max, struct vhnet_chain *c,
-				enum vhnet_ring_err *err)
+				unsigned int *budget, enum vhnet_ring_err *err)
 {
 	u64 table = __virtio64_to_cpu(true, ind->addr);
 	u32 len = __virtio32_to_cpu(true, ind->len);
@@ -105,7 +115,7 @@ static int vhnet_chain_indirect(struct vhnet_vring *r, const struct vring_desc *
 			*err = VHNET_RING_BAD_INDIRECT;
 			return -EINVAL;
 		}
-		ret = vhnet_chain_add(r, &d, iov, max, c, err);
+		ret = vhnet_chain_add(r, &d, iov, max, c, budget, err);
 		if (ret)
 			return ret;
 		if (!(flags & VRING_DESC_F_NEXT))
@@ -132,6 +142,12 @@ static int vhnet_chain_indirect(struct vhnet_vring *r, const struct vring_desc *
 int vhnet_vring_get_chain(struct vhnet_vring *r, struct iovec *iov, unsigned int max,
 			  struct vhnet_chain *c, enum vhnet_ring_err *err)
 {
+	/*
+	 * Buffers one chain may have, in indirect tables too: a chain needs at most one per
+	 * segment, and zero-length buffers chained through indirect tables could otherwise keep
+	 * the device walking for billions of steps.
+	 */
+	unsigned int budget = r->num > max ? r->num : max;
 	unsigned int seen = 0;
 	struct vring_desc d;
 	u16 head, i, flags;
@@ -182,9 +198,9 @@ int vhnet_vring_get_chain(struct vhnet_vring *r, struct iovec *iov, unsigned int
 		}
 		flags = __virtio16_to_cpu(true, d.flags);
 		if (flags & VRING_DESC_F_INDIRECT)
-			ret = vhnet_chain_indirect(r, &d, iov, max, c, err);
+			ret = vhnet_chain_indirect(r, &d, iov, max, c, &budget, err);
 		else
-			ret = vhnet_chain_add(r, &d, iov, max, c, err);
+			ret = vhnet_chain_add(r, &d, iov, max, c, &budget, err);
 		if (ret)
 			return ret;
 		if (!(flags & VRING_DESC_F_NEXT))
@@ -209,15 +225,19 @@ void vhnet_vring_unget(struct vhnet_vring *r, unsigned int n)
  * vhnet_vring_add_used - return chains to the driver
  * @r:		the ring
  * @elems:	the chains, in ring byte order (id and len little-endian)
- * @n:		how many
+ * @n:		how many, at most the ring size
  *
- * Return: 0, or -EFAULT if the used ring cannot be written.
+ * Return: 0, -EINVAL for more entries than the ring holds, or -EFAULT if the used ring cannot
+ * be written.
  */
 int vhnet_vring_add_used(struct vhnet_vring *r, const struct vring_used_elem *elems,
 			 unsigned int n)
 {
 	u16 start = vhnet_ring_slot(r, r->last_used_idx), old = r->last_used_idx, new;
 	unsigned int first = n < r->num - start ? n : r->num - start;
+
+	if (n > r->num)
+		return -EINVAL;
 
 	if (vhnet_ring_write(r, &r->used->ring[start], elems, first * sizeof(*elems)))
 		return -EFAULT;

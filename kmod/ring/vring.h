@@ -30,10 +30,10 @@ enum vhnet_ring_err {
 	VHNET_RING_BAD_AVAIL_IDX,	/* avail->idx moved by more than the ring size */
 	VHNET_RING_BAD_HEAD,		/* an avail entry names no descriptor */
 	VHNET_RING_BAD_NEXT,		/* a descriptor's next names no descriptor */
-	VHNET_RING_LOOP,		/* a chain longer than its table: a loop */
+	VHNET_RING_LOOP,		/* a chain longer than its table (a loop) or than allowed */
 	VHNET_RING_BAD_ADDR,		/* a buffer outside the memory table */
 	VHNET_RING_TOO_MANY_SEGS,	/* more buffer segments than the caller can take */
-	VHNET_RING_BAD_INDIRECT,	/* an indirect table of bad size, nested, or with NEXT */
+	VHNET_RING_BAD_INDIRECT,	/* an indirect table of bad size, unreadable, or nested */
 	VHNET_RING_OUT_AFTER_IN,	/* a driver-readable buffer after a device-writable one */
 	VHNET_RING_BAD_LAYOUT,		/* a chain the device cannot use (set by the device) */
 	VHNET_RING_ERR_MAX,
