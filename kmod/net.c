@@ -276,13 +276,18 @@ static enum vhnet_rx_bufs vhnet_get_rx_bufs(struct vhnet_net_vq *nvq, size_t wan
 	return VHNET_RX_OK;
 }
 
-/* Throw away the socket's next packet: it fits no buffer the guest can give. */
+/*
+ * Throw away the socket's next packet: it fits no buffer the guest can give. The socket must
+ * be given room (a tun file reads nothing into an empty iterator), but not the guest's: one
+ * byte of ours, and MSG_TRUNC so the rest is discarded.
+ */
 static void vhnet_rx_drop(struct socket *sock)
 {
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_TRUNC };
-	struct kvec none = { };
+	char byte;
+	struct kvec one = { .iov_base = &byte, .iov_len = 1 };
 
-	iov_iter_kvec(&msg.msg_iter, ITER_DEST, &none, 1, 0);
+	iov_iter_kvec(&msg.msg_iter, ITER_DEST, &one, 1, 1);
 	sock->ops->recvmsg(sock, &msg, 1, MSG_DONTWAIT | MSG_TRUNC);
 }
 

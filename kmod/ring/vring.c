@@ -295,11 +295,14 @@ int vhnet_vring_disable_notify(struct vhnet_vring *r)
 }
 
 /*
- * Ask the driver to kick again, then look once more: a buffer added before the driver saw the
- * request would otherwise wait for a kick that never comes. *@more says the ring is not empty.
+ * Ask the driver to kick again, then look once more: a buffer published before the driver saw
+ * the request would otherwise wait for a kick that never comes. *@more says the driver
+ * published something since the index was last read - not that unprocessed entries remain:
+ * entries given back with vhnet_vring_unget() wait for the next kick.
  */
 int vhnet_vring_enable_notify(struct vhnet_vring *r, bool *more)
 {
+	u16 idx;
 	int ret;
 
 	*more = false;
@@ -315,9 +318,9 @@ int vhnet_vring_enable_notify(struct vhnet_vring *r, bool *more)
 		return ret;
 	/* the request is visible before the index is read again */
 	smp_mb();
-	if (vhnet_ring_get16(r, &r->avail_idx, &r->avail->idx))
+	if (vhnet_ring_get16(r, &idx, &r->avail->idx))
 		return -EFAULT;
-	*more = r->avail_idx != r->last_avail_idx;
+	*more = idx != r->avail_idx;
 	return 0;
 }
 

@@ -213,15 +213,20 @@ TEST_CASE("disable and enable notify without EVENT_IDX", "[ring][notify]") {
         REQUIRE(vhnet_vring_enable_notify(&ring.r(), &more) == 0);
         CHECK(more);
         CHECK(ring.d.used_flags() == 0);
-        CHECK(ring.r().avail_idx == 1);
+        // the index is read again by the next get_chain, as the cached one is caught up
+        CHECK(ring.r().avail_idx == 0);
         CHECK(take(ring.r()).ret == 1);
     }
-    SECTION("a chain published before, not taken yet") {
+    SECTION("a chain published before the last read is not news") {
+        // more means "published since the index was last read", as in vhost: chains already
+        // known (or given back with unget) wait for the next kick instead of spinning the
+        // device on buffers it cannot use
         ring.d.post(ring.d.add_chain({{ring.d.buffer(10), 10}}));
         ring.d.post(ring.d.add_chain({{ring.d.buffer(10), 10}}));
         REQUIRE(take(ring.r()).ret == 1);
         REQUIRE(vhnet_vring_enable_notify(&ring.r(), &more) == 0);
-        CHECK(more);
+        CHECK_FALSE(more);
+        CHECK(take(ring.r()).ret == 1);
     }
 }
 
@@ -256,7 +261,7 @@ TEST_CASE("disable and enable notify with EVENT_IDX", "[ring][notify][event_idx]
         CHECK(more);
         // the event written is what the device knew then; it reads the index after it
         CHECK(ring.d.avail_event() == 1);
-        CHECK(ring.r().avail_idx == 2);
+        CHECK(ring.r().avail_idx == 1);
         CHECK(take(ring.r()).ret == 1);
     }
 }
