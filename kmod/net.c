@@ -158,8 +158,8 @@ static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
 			vhnet_vring_disable_notify(r);
 			continue;
 		}
-		/* a packet to send has nothing for the device to write */
-		if (c.in || c.out_len < nvq->vhost_hlen) {
+		/* a packet to send has bytes, and nothing for the device to write */
+		if (c.in || !c.out_len || c.out_len < nvq->vhost_hlen) {
 			vhnet_vq_fail(vq, VHNET_RING_BAD_LAYOUT);
 			break;
 		}
@@ -257,7 +257,8 @@ static enum vhnet_rx_bufs vhnet_get_rx_bufs(struct vhnet_net_vq *nvq, size_t wan
 			vhnet_vring_unget(&vq->ring, heads);
 			return VHNET_RX_NONE;
 		}
-		if (c.out) {
+		/* a receive buffer has room, and nothing for the device to read */
+		if (c.out || !c.in) {
 			*err = VHNET_RING_BAD_LAYOUT;
 			vhnet_vring_unget(&vq->ring, heads + 1);
 			return VHNET_RX_BROKEN;
