@@ -75,10 +75,8 @@ struct TestDef {
 void register_tests(std::span<const TestDef> tests);
 
 // The tests of the other files, registered by datapath_test.cpp in the order the suite runs:
-// datapath_test.cpp's own, the malformed rings, the lifecycle, and last the tests that, while
-// the bug they test is there, leave vhnet's worker spinning (a soft lockup wedges a vCPU and
-// slows or times out whatever runs after it).
-void register_bad_ring_tests(bool hazards);
+// datapath_test.cpp's own, the malformed rings, then the lifecycle.
+void register_bad_ring_tests();
 void register_lifecycle_tests();
 
 // ---------------------------------------------------------------------------------------------

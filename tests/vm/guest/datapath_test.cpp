@@ -601,6 +601,14 @@ constexpr TestDef kTests[] = {
          rx_sizes({"rxgb", false, 65600, true, kRxF});
      },
      120},
+    // Frames larger than the one buffer a packet may take: both devices drop them.
+    {"rx-small-buffers-no-mergeable",
+     [] {
+         rx_sizes({"rxsn", false, 512, false, kRxD});
+     },
+     120},
+    // A mergeable packet needing more buffers than are posted waits for more.
+    {"rx-too-few-buffers-mergeable", rx_too_few_buffers, 120},
     {"rx-no-buffers-then-post", [] { rx_no_buffers("rxnb", 0x0207, 50, 256, 0); }, 120},
     {"rx-overflow-then-post", [] { rx_no_buffers("rxov", 0x0208, 3000, 4096, 64); }, 120},
     {"notify-tx-event-idx", [] { notify_tx(true, true, "ntx1", 0x0301); }, 120},
@@ -618,25 +626,11 @@ constexpr TestDef kTests[] = {
     {"ring-base-near-wrap", ring_base_near_wrap, 120},
 };
 
-// Run last (see register_bad_ring_tests()): today each leaves vhnet's RX worker spinning.
-constexpr TestDef kHazards[] = {
-    // Frames larger than the one buffer a packet may take: both devices drop them.
-    {"rx-small-buffers-no-mergeable",
-     [] {
-         rx_sizes({"rxsn", false, 512, false, kRxD});
-     },
-     120},
-    // A mergeable packet needing more buffers than are posted waits for more.
-    {"rx-too-few-buffers-mergeable", rx_too_few_buffers, 120},
-};
-
 struct Registrar {
     Registrar() {
         register_tests(kTests);
-        register_bad_ring_tests(false);
+        register_bad_ring_tests();
         register_lifecycle_tests();
-        register_tests(kHazards);
-        register_bad_ring_tests(true);
     }
 } const registrar;
 
