@@ -4,10 +4,13 @@
  * folder per open device named by its instance number. Files are "name value" lines.
  */
 #include <linux/debugfs.h>
+#include <linux/if.h>
 #include <linux/seq_file.h>
 
 #include "debugfs.h"
 #include "dev.h"
+#include "net.h"
+#include "vq.h"
 
 static struct dentry *vhnet_debugfs_root;
 
@@ -18,17 +21,50 @@ static int instances_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(instances);
 
+static const char *const vq_names[] = { "rx", "tx" };
+
+static const char *vq_name(unsigned int i)
+{
+	return i < ARRAY_SIZE(vq_names) ? vq_names[i] : "vq";
+}
+
+/* What a queue is doing: "stopped" (no backend), "running" or "broken" (a ring error). */
+static const char *vq_state(const struct vhnet_vq *vq)
+{
+	if (!vq->private_data)
+		return "stopped";
+	return vq->broken ? "broken" : "running";
+}
+
 static int info_show(struct seq_file *s, void *unused)
 {
 	struct vhnet_dev *d = s->private;
+	char tap[IFNAMSIZ] = "-";
+	struct vhnet_vq *vq;
+	unsigned int i;
+
+	/* the backend's name first: asking tun for it takes the RTNL, not under our mutexes */
+	for (i = 0; i < d->nvqs && !strcmp(tap, "-"); i++)
+		vhnet_net_backend_name(d->vqs[i], tap, sizeof(tap));
 
 	mutex_lock(&d->mutex);
 	seq_printf(s, "id %d\n", d->id);
 	seq_printf(s, "owner_pid %d\n", d->owner_pid);
 	seq_printf(s, "owner_comm %s\n", d->owner_comm[0] ? d->owner_comm : "-");
+	seq_printf(s, "tap %s\n", tap);
 	seq_printf(s, "features 0x%llx\n", d->acked_features);
 	seq_printf(s, "backend_features 0x%llx\n", d->acked_backend_features);
 	seq_printf(s, "nvqs %u\n", d->nvqs);
+	for (i = 0; i < d->nvqs; i++) {
+		vq = d->vqs[i];
+		mutex_lock(&vq->mutex);
+		seq_printf(s, "%s_state %s\n", vq_name(i), vq_state(vq));
+		seq_printf(s, "%s_num %u\n", vq_name(i), vq->ring.num);
+		seq_printf(s, "%s_desc 0x%lx\n", vq_name(i), (unsigned long)vq->ring.desc);
+		seq_printf(s, "%s_avail 0x%lx\n", vq_name(i), (unsigned long)vq->ring.avail);
+		seq_printf(s, "%s_used 0x%lx\n", vq_name(i), (unsigned long)vq->ring.used);
+		mutex_unlock(&vq->mutex);
+	}
 	mutex_unlock(&d->mutex);
 	return 0;
 }
@@ -56,6 +92,18 @@ static int stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "ring_empty %llu\n", st->ring_empty);
 	seq_printf(s, "tap_full %llu\n", st->tap_full);
 	seq_printf(s, "dropped %llu\n", st->dropped);
+	seq_printf(s, "starts %llu\n", st->starts);
+	seq_printf(s, "stops %llu\n", st->stops);
+	/* packets per pass: pass_pkts_0, _1, _2_3 ... _128_255, _256_plus */
+	for (i = 0; i < VHNET_VQ_PASS_BUCKETS; i++) {
+		if (i < 2)
+			seq_printf(s, "pass_pkts_%d", i);
+		else if (i < VHNET_VQ_PASS_BUCKETS - 1)
+			seq_printf(s, "pass_pkts_%u_%u", 1u << (i - 1), (1u << i) - 1);
+		else
+			seq_printf(s, "pass_pkts_%u_plus", 1u << (i - 1));
+		seq_printf(s, " %llu\n", st->pass_pkts[i]);
+	}
 	for (i = VHNET_RING_OK + 1; i < VHNET_RING_ERR_MAX; i++)
 		seq_printf(s, "error_%s %llu\n", vhnet_vring_error_name(i), st->errors[i]);
 	mutex_unlock(&vq->mutex);

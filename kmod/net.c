@@ -11,6 +11,7 @@
 #include <linux/net.h>
 #include <linux/nospec.h>
 #include <linux/poll.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vhost.h>
@@ -132,13 +133,12 @@ static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
 	sock = vq->private_data;
 	if (!sock || vq->broken)
 		goto out;
-	vq->stats.passes++;
 	vq->stats.kicks += kicked;
 	/* the socket is polled again only when it turns out full */
 	vhnet_poll_stop(&nvq->sock_poll);
 	if (vhnet_vring_disable_notify(r)) {
 		vhnet_vq_fail(vq, VHNET_RING_EFAULT_RING);
-		goto out;
+		goto done;
 	}
 
 	for (;;) {
@@ -191,8 +191,10 @@ static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
 		if (vhnet_net_exceeds_weight(vq, pkts, total))
 			break;
 	}
+done:
 	if (pkts)
 		vhnet_vq_notify(vq);
+	vhnet_vq_count_pass(vq, pkts);
 out:
 	mutex_unlock(&vq->mutex);
 }
@@ -320,11 +322,10 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 	sock = vq->private_data;
 	if (!sock || vq->broken)
 		goto out;
-	vq->stats.passes++;
 	vq->stats.kicks += kicked;
 	if (vhnet_vring_disable_notify(r)) {
 		vhnet_vq_fail(vq, VHNET_RING_EFAULT_RING);
-		goto out;
+		goto done;
 	}
 	mergeable = vhnet_vq_has_feature(vq, VIRTIO_NET_F_MRG_RXBUF);
 	/*
@@ -408,6 +409,7 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 done:
 	if (pkts)
 		vhnet_vq_notify(vq);
+	vhnet_vq_count_pass(vq, pkts);
 out:
 	mutex_unlock(&vq->mutex);
 }
@@ -472,6 +474,8 @@ static struct socket *vhnet_net_stop_vq(struct vhnet_net_vq *nvq)
 	sock = nvq->vq.private_data;
 	vhnet_poll_stop(&nvq->sock_poll);
 	nvq->vq.private_data = NULL;
+	if (sock)
+		nvq->vq.stats.stops++;
 	mutex_unlock(&nvq->vq.mutex);
 	return sock;
 }
@@ -686,6 +690,10 @@ static long vhnet_net_set_backend(struct vhnet_net *n, unsigned int index, int f
 		/* look at the ring once: the driver may have kicked before we listened */
 		if (sock)
 			vhnet_poll_queue(&vq->kick_poll);
+		if (sock && !oldsock)
+			vq->stats.starts++;
+		else if (!sock)
+			vq->stats.stops++;
 	}
 	mutex_unlock(&vq->mutex);
 
@@ -709,6 +717,39 @@ err_vq:
 err:
 	mutex_unlock(&n->dev.mutex);
 	return r;
+}
+
+/*
+ * The interface a queue's backend sends to, for debugfs: tun/tap files say it in their fdinfo
+ * ("iff:\tNAME"), which is asked for outside the vq mutex (tun takes the RTNL). "-" for a
+ * stopped queue or a backend that does not say (macvtap, packet socket).
+ */
+void vhnet_net_backend_name(struct vhnet_vq *vq, char *name, size_t size)
+{
+	struct seq_file m = { .size = 64 };
+	struct socket *sock;
+	struct file *file = NULL;
+	char *iff;
+
+	strscpy(name, "-", size);
+	mutex_lock(&vq->mutex);
+	sock = vq->private_data;
+	if (sock && sock->file && !IS_ERR(tun_get_socket(sock->file)))
+		file = get_file(sock->file);
+	mutex_unlock(&vq->mutex);
+	if (!file)
+		return;
+	m.buf = kzalloc(m.size, GFP_KERNEL);
+	if (m.buf && file->f_op->show_fdinfo) {
+		file->f_op->show_fdinfo(&m, file);
+		iff = strnstr(m.buf, "iff:\t", m.count);
+		if (iff && !seq_has_overflowed(&m)) {
+			iff += 5;
+			strscpy(name, iff, min_t(size_t, size, strcspn(iff, "\n") + 1));
+		}
+	}
+	kfree(m.buf);
+	fput(file);
 }
 
 /* The net device's own ioctls; -ENOIOCTLCMD for anything else. */

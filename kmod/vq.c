@@ -111,6 +111,15 @@ void vhnet_vq_notify(struct vhnet_vq *vq)
 	}
 }
 
+/* Counts one pass of the queue's handler that moved @pkts packets; under the vq mutex. */
+void vhnet_vq_count_pass(struct vhnet_vq *vq, unsigned int pkts)
+{
+	unsigned int bucket = pkts ? fls(pkts) : 0;
+
+	vq->stats.passes++;
+	vq->stats.pass_pkts[min_t(unsigned int, bucket, VHNET_VQ_PASS_BUCKETS - 1)]++;
+}
+
 /*
  * The ring core's accessors (ring/vring.h). Ring addresses are in the owner's mm, which the
  * caller runs in (the ioctl's caller, or the worker after kthread_use_mm()); buffer addresses

@@ -17,6 +17,9 @@ struct vhnet_mem;
 /* Segments of one packet: as many as a socket message may have. */
 #define VHNET_VQ_IOV	UIO_MAXIOV
 
+/* Buckets of the packets-per-pass histogram: 0, then one per power of two up to 256+. */
+#define VHNET_VQ_PASS_BUCKETS	10
+
 /**
  * struct vhnet_vq_stats - what a queue did; protected by the vq mutex
  * @packets, @bytes: moved through the queue
@@ -27,6 +30,8 @@ struct vhnet_mem;
  * @ring_empty:	times the handler found no buffer
  * @tap_full:	times TX stopped because the socket was full
  * @dropped:	packets the device dropped (send errors, RX packets too big for the buffers)
+ * @starts, @stops: times a backend was attached to the stopped queue, detached from a running one
+ * @pass_pkts:	passes by the packets they moved: 0, 1, 2-3, 4-7 ... 128-255, 256 and more
  * @errors:	times the ring was found broken, by kind
  */
 struct vhnet_vq_stats {
@@ -39,6 +44,9 @@ struct vhnet_vq_stats {
 	u64 ring_empty;
 	u64 tap_full;
 	u64 dropped;
+	u64 starts;
+	u64 stops;
+	u64 pass_pkts[VHNET_VQ_PASS_BUCKETS];
 	u64 errors[VHNET_RING_ERR_MAX];
 };
 
@@ -105,6 +113,7 @@ void vhnet_vq_error(struct vhnet_vq *vq);
 void vhnet_vq_set_features(struct vhnet_vq *vq, u64 features);
 void vhnet_vq_fail(struct vhnet_vq *vq, enum vhnet_ring_err err);
 void vhnet_vq_notify(struct vhnet_vq *vq);
+void vhnet_vq_count_pass(struct vhnet_vq *vq, unsigned int pkts);
 
 static inline bool vhnet_vq_has_feature(const struct vhnet_vq *vq, unsigned int bit)
 {
