@@ -4,47 +4,20 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include <stdlib.h>
-#include <sys/stat.h>
-
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 using vhnet::test::json_error;
 using vhnet::test::Run;
 using vhnet::test::success;
+using vhnet::test::TempDir;
 using vhnet::test::text_error;
 using vhnet::test::vhnetctl;
+using vhnet::test::write_file;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "vhnet-unit-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path_ = pattern;
-    }
-    TempDir(const TempDir &) = delete;
-    TempDir &operator=(const TempDir &) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path &path() const { return path_; }
-
-private:
-    fs::path path_;
-};
-
-void write_file(const fs::path &path, const std::string &text) {
-    fs::create_directories(path.parent_path());
-    std::ofstream(path) << text;
-}
 
 /// A loaded vhnet with two parameters and two open instances (one with an owner).
 struct FakeModule {

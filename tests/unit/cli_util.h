@@ -5,11 +5,15 @@
 #include <nlohmann/json.hpp>
 
 #include <spawn.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -33,14 +37,24 @@ inline std::string read_all(int fd) {
     return text;
 }
 
-/// Runs vhnetctl with `args` and `env` added to the environment, stdout and stderr captured.
-/// Uses no Catch2 assertion, so a forked child may call it: a run that could not start or did not
-/// exit has status -1 and the reason in `err`.
-inline Run spawn_vhnetctl(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    const int out = ::memfd_create("vhnetctl-stdout", MFD_CLOEXEC);
-    const int err = ::memfd_create("vhnetctl-stderr", MFD_CLOEXEC);
-    if (out < 0 || err < 0)
-        return {-1, "", "memfd_create failed"};
+/// A vhnetctl started by start_vhnetctl(), to be waited for with wait_vhnetctl().
+struct Started {
+    pid_t pid = -1; ///< -1 if it did not start
+    int out = -1;   ///< memfds that receive its stdout and stderr
+    int err = -1;
+    std::string error; ///< why it did not start
+};
+
+/// Starts vhnetctl with `args` and `env` added to the environment, stdout and stderr captured.
+/// Uses no Catch2 assertion, so a forked child may call it.
+inline Started start_vhnetctl(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    Started started;
+    started.out = ::memfd_create("vhnetctl-stdout", MFD_CLOEXEC);
+    started.err = ::memfd_create("vhnetctl-stderr", MFD_CLOEXEC);
+    if (started.out < 0 || started.err < 0) {
+        started.error = "memfd_create failed";
+        return started;
+    }
 
     args.insert(args.begin(), VHNETCTL_PATH);
     std::vector<char *> argv;
@@ -56,27 +70,43 @@ inline Run spawn_vhnetctl(std::vector<std::string> args, std::vector<std::string
 
     posix_spawn_file_actions_t actions;
     ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO);
-    ::posix_spawn_file_actions_adddup2(&actions, err, STDERR_FILENO);
-    pid_t pid = -1;
-    const int spawned =
-        ::posix_spawn(&pid, VHNETCTL_PATH, &actions, nullptr, argv.data(), envp.data());
+    ::posix_spawn_file_actions_adddup2(&actions, started.out, STDOUT_FILENO);
+    ::posix_spawn_file_actions_adddup2(&actions, started.err, STDERR_FILENO);
+    if (::posix_spawn(&started.pid, VHNETCTL_PATH, &actions, nullptr, argv.data(), envp.data()) !=
+        0) {
+        started.pid = -1;
+        started.error = "posix_spawn failed";
+    }
     ::posix_spawn_file_actions_destroy(&actions);
+    return started;
+}
 
+/// Waits for a vhnetctl from start_vhnetctl() to end; a run that could not start or did not exit
+/// has status -1 and the reason in `err`. Uses no Catch2 assertion.
+inline Run wait_vhnetctl(const Started &started) {
     Run run;
     int wstatus = 0;
-    if (spawned != 0) {
-        run.err = "posix_spawn failed";
-    } else if (::waitpid(pid, &wstatus, 0) != pid) {
+    if (started.pid < 0) {
+        run.err = started.error;
+    } else if (::waitpid(started.pid, &wstatus, 0) != started.pid) {
         run.err = "waitpid failed";
     } else if (!WIFEXITED(wstatus)) { // killed by a signal (abort, uncaught exception)
         run.err = "killed by signal " + std::to_string(WTERMSIG(wstatus));
     } else {
-        run = {WEXITSTATUS(wstatus), read_all(out), read_all(err)};
+        run = {WEXITSTATUS(wstatus), read_all(started.out), read_all(started.err)};
     }
-    ::close(out);
-    ::close(err);
+    if (started.out >= 0)
+        ::close(started.out);
+    if (started.err >= 0)
+        ::close(started.err);
     return run;
+}
+
+/// Runs vhnetctl with `args` and `env` added to the environment, stdout and stderr captured.
+/// Uses no Catch2 assertion, so a forked child may call it: a run that could not start or did not
+/// exit has status -1 and the reason in `err`.
+inline Run spawn_vhnetctl(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    return wait_vhnetctl(start_vhnetctl(std::move(args), std::move(env)));
 }
 
 /// spawn_vhnetctl(), requiring that vhnetctl ran and exited.
@@ -117,6 +147,33 @@ inline std::string success(const Run &run) {
     CHECK(run.status == 0);
     CHECK(run.err.empty());
     return run.out;
+}
+
+/// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
+class TempDir {
+public:
+    TempDir() {
+        std::string pattern =
+            (std::filesystem::temp_directory_path() / "vhnet-unit-XXXXXX").string();
+        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+        path_ = pattern;
+    }
+    TempDir(const TempDir &) = delete;
+    TempDir &operator=(const TempDir &) = delete;
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    const std::filesystem::path &path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+/// Writes `text` to `path`, creating the folders on the way.
+inline void write_file(const std::filesystem::path &path, const std::string &text) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path) << text;
 }
 
 /// A Run as JSON and back, to carry runs out of a forked child.

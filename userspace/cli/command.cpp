@@ -10,6 +10,14 @@ std::span<const Object> objects() {
     return table;
 }
 
+std::span<const Command> top_commands() {
+    static const Command table[] = {
+        qemu_command(),
+        stats_command(),
+    };
+    return table;
+}
+
 std::span<const Shortcut> shortcuts() {
     static constexpr Shortcut table[] = {
         {"features", "dev", "features"},

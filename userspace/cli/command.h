@@ -1,8 +1,11 @@
-// The command table: vhnetctl OBJECT COMMAND [ARGS].
+// The command table: vhnetctl OBJECT COMMAND [ARGS], and vhnetctl COMMAND [ARGS] for the few
+// commands that belong to no object.
 //
 // To add a command, add a row to its object's table (e.g. kDevCommands in dev.cpp) with a setup
 // function that declares the command's options and returns its Action. To add an object, write
-// <object>.cpp exporting <object>_commands() and add a row to objects() in command.cpp.
+// <object>.cpp exporting <object>_commands() and add a row to objects() in command.cpp. A command
+// of no object (qemu, stats) is written in <command>.cpp, which exports <command>_command(), a
+// row of top_commands() in command.cpp.
 #pragma once
 
 #include "output.h"
@@ -12,8 +15,10 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 
 namespace vhnet::cli {
@@ -51,10 +56,20 @@ struct UsageError : std::runtime_error {
 };
 
 std::span<const Object> objects();
+/// The commands that are top-level words of their own (`vhnetctl qemu -- ...`).
+std::span<const Command> top_commands();
 std::span<const Shortcut> shortcuts();
 
 /// The commands of each object, one function per <object>.cpp.
 std::span<const Command> dev_commands();
 std::span<const Command> tap_commands();
+
+/// The top-level commands, one function per <command>.cpp.
+const Command &qemu_command();
+const Command &stats_command();
+
+/// Adds --dev PATH (default /dev/vhnet) to `app`; the string lives as long as the Action holding
+/// the returned pointer.
+std::shared_ptr<std::string> add_dev_option(CLI::App &app);
 
 } // namespace vhnet::cli

@@ -70,6 +70,8 @@ void expand_abbreviations(std::vector<std::string> &args) {
     std::vector<std::string_view> top;
     for (const auto &object : objects())
         top.push_back(object.name);
+    for (const auto &command : top_commands())
+        top.push_back(command.name);
     for (const auto &shortcut : shortcuts())
         top.push_back(shortcut.name);
 
@@ -78,7 +80,7 @@ void expand_abbreviations(std::vector<std::string> &args) {
         return;
     *word = resolve(*word, top, "object", "vhnetctl --help");
     const Object *object = find_object(*word);
-    if (!object) // a shortcut: no COMMAND follows
+    if (!object) // a top-level command or a shortcut: no COMMAND follows
         return;
 
     std::vector<std::string_view> commands;
@@ -128,6 +130,11 @@ int run(std::vector<std::string> args, Output out) {
                 object_app->add_subcommand(std::string(command.name), std::string(command.help));
             actions[command_app] = command.setup(*command_app);
         }
+    }
+    for (const auto &command : top_commands()) {
+        auto *command_app =
+            app.add_subcommand(std::string(command.name), std::string(command.help));
+        actions[command_app] = command.setup(*command_app);
     }
     for (const auto &shortcut : shortcuts()) {
         const Command *command = find_command(*find_object(shortcut.object), shortcut.command);
