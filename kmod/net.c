@@ -177,8 +177,8 @@ static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
 		}
 		if (ret < 0)
 			vq->stats.dropped++;	/* as vhost: the chain is consumed */
-		else
-			vq->stats.bytes += len;
+		else	/* the frame, as the tap counts it: no virtio-net header */
+			vq->stats.bytes += len - min(len, nvq->sock_hlen);
 
 		used = vhnet_used_elem(c.head, 0);
 		if (vhnet_vring_add_used(r, &used, 1)) {
@@ -400,7 +400,7 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 			goto done;
 		}
 		vq->stats.packets++;
-		vq->stats.bytes += sock_len;
+		vq->stats.bytes += sock_len - nvq->sock_hlen;
 		pkts++;
 		total += want;
 		if (vhnet_net_exceeds_weight(vq, pkts, total))

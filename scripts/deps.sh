@@ -9,6 +9,8 @@ pkgs=(
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1
 	# the VM rig
 	qemu-system-x86 busybox-static kmod cpio gzip
+	# the nested guest of the qemu suite: ethtool turns its offloads off
+	ethtool
 	# userspace libraries
 	libnl-3-dev libnl-route-3-dev libmnl-dev libfmt-dev libcli11-dev nlohmann-json3-dev catch2
 )

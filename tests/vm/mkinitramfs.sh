@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Build the test VM's initramfs as two concatenated gzip'd cpio archives:
+# Build the test VM's initramfs as concatenated gzip'd cpio archives:
 #   base    busybox, /init, the Debian kernel's modules (tun, tap, vhost_net, kvm ...); cached
 #           under build/vm/ and rebuilt only when the kernel or this script changes;
-#   overlay vhnet.ko, the test binaries with their shared libraries, /vm/config; rebuilt every
-#           time (well under a second), so a module change costs no base rebuild.
-# Usage: mkinitramfs.sh -k KVER -o OUT.gz -m VHNET_KO -c CONFIG [BINARY...]
+#   nested  (-n only) QEMU with its libraries and firmware, and the kernel for a nested guest;
+#           cached like base;
+#   overlay vhnet.ko, the test binaries with their shared libraries, /vm/config and, with -n,
+#           the nested guest's initramfs /vm/inner/initrd.gz (inner/init.sh, virtio-net,
+#           ethtool and the -x binaries); rebuilt every time (about a second), so a module
+#           change costs no base rebuild.
+# Usage: mkinitramfs.sh -k KVER -o OUT.gz -m VHNET_KO -c CONFIG [-n [-x INNER_BIN]...] [BINARY...]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-kver= out= ko= config=
-while getopts k:o:m:c: opt; do
+kver= out= ko= config= nested= inner_bins=()
+while getopts k:o:m:c:nx: opt; do
 	case $opt in
 	k) kver=$OPTARG ;;
 	o) out=$OPTARG ;;
 	m) ko=$OPTARG ;;
 	c) config=$OPTARG ;;
+	n) nested=1 ;;
+	x) inner_bins+=("$OPTARG") ;;
 	*) exit 2 ;;
 	esac
 done
@@ -27,6 +33,9 @@ moddir=/lib/modules/$kver
 
 # Kernel modules the guest loads, in this order after their dependencies.
 want=(tun tap vhost_iotlb vhost vhost_net irqbypass kvm kvm-amd)
+
+# The nested guest's modules: its NIC.
+inner_want=(virtio_pci virtio_net)
 
 # Print the dependency closure of module $1 (paths relative to $moddir), dependencies first.
 declare -A seen
@@ -55,26 +64,80 @@ copy_with_libs() {
 
 mkcpio() { (cd "$1" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet | gzip -1); }
 
-base=$work/base-$kver.cpio.gz
-stamp=$(cat "$0" "$here/guest/init.sh" | sha256sum | cut -c1-16)
-if [[ ! -s $base || $(cat "$base.stamp" 2>/dev/null) != "$stamp" ]]; then
-	root=$(mktemp -d "$work/base.XXXXXX")
-	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,var/run,etc/vhnet,root,vm}
-	install -m 0755 /bin/busybox "$root/bin/busybox"
-	install -m 0755 "$here/guest/init.sh" "$root/init"
-	order=()
-	for m in "${want[@]}"; do
+# Install modules $@ and their dependencies into root $root, listed in load order in
+# $root/etc/vhnet/modules.
+install_modules() {
+	local m p order=()
+	seen=()
+	for m in "$@"; do
 		while read -r p; do
 			[[ " ${order[*]} " == *" $p "* ]] && continue
 			order+=("$p")
 			install -D -m 0644 "$moddir/$p" "$root$moddir/$p"
 		done < <(modclosure "$m")
 	done
+	mkdir -p "$root/etc/vhnet"
 	printf '%s\n' "${order[@]}" >"$root/etc/vhnet/modules"
 	echo "$kver" >"$root/etc/vhnet/kver"
-	mkcpio "$root" >"$base.tmp" && mv "$base.tmp" "$base"
-	echo "$stamp" >"$base.stamp"
+}
+
+# A cached layer: build it with function $2 into $1 unless its stamp (this script, the files
+# $3...) is unchanged.
+cached_layer() {
+	local file=$1 fn=$2 stamp
+	shift 2
+	stamp=$( (cat "$0" "$@"; echo "$kver") | sha256sum | cut -c1-16)
+	[[ -s $file && $(cat "$file.stamp" 2>/dev/null) == "$stamp" ]] && return 0
+	root=$(mktemp -d "$work/layer.XXXXXX")
+	"$fn"
+	mkcpio "$root" >"$file.tmp" && mv "$file.tmp" "$file"
+	echo "$stamp" >"$file.stamp"
 	rm -rf "$root"
+}
+
+build_base() {
+	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,var/run,etc/vhnet,root,vm}
+	install -m 0755 /bin/busybox "$root/bin/busybox"
+	install -m 0755 "$here/guest/init.sh" "$root/init"
+	install_modules "${want[@]}"
+}
+base=$work/base-$kver.cpio.gz
+cached_layer "$base" build_base "$here/guest/init.sh"
+
+# QEMU as the nested guest's VMM: the binary, its libraries, its TCG accelerator module (found
+# relative to the binary) and the firmware a -kernel boot needs, under /usr/share/vhnet-qemu
+# (-L); the kernel the nested guest boots.
+qemu_bin=/usr/bin/qemu-system-x86_64
+build_nested() {
+	local f
+	copy_with_libs "$root" "$qemu_bin"
+	for f in /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so; do
+		copy_with_libs "$root" "$f"
+	done
+	mkdir -p "$root/usr/share/vhnet-qemu"
+	for f in /usr/share/seabios/bios-256k.bin /usr/share/qemu/linuxboot_dma.bin \
+		/usr/share/qemu/kvmvapic.bin; do
+		install -m 0644 "$(readlink -f "$f")" "$root/usr/share/vhnet-qemu/$(basename "$f")"
+	done
+	install -D -m 0644 "/boot/vmlinuz-$kver" "$root/vm/inner/vmlinuz"
+}
+
+# The nested guest's own initramfs, without the project's binaries.
+build_inner_base() {
+	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,var/run,root}
+	install -m 0755 /bin/busybox "$root/bin/busybox"
+	install -m 0755 "$here/inner/init.sh" "$root/init"
+	copy_with_libs "$root" /usr/sbin/ethtool
+	install_modules "${inner_want[@]}"
+}
+
+layers=("$base")
+if [[ -n $nested ]]; then
+	nested_layer=$work/nested-$kver.cpio.gz
+	cached_layer "$nested_layer" build_nested "$qemu_bin"
+	inner_base=$work/inner-base-$kver.cpio.gz
+	cached_layer "$inner_base" build_inner_base "$here/inner/init.sh" /usr/sbin/ethtool
+	layers+=("$nested_layer")
 fi
 
 root=$(mktemp -d "$work/overlay.XXXXXX")
@@ -86,5 +149,14 @@ install -m 0755 "$here/guest/run-suites.sh" "$root/vm/run-suites.sh"
 for b in "$@"; do
 	copy_with_libs "$root" "$b" "/vm/bin/$(basename "$b")"
 done
-{ cat "$base"; mkcpio "$root"; } >"$out.tmp"
+if [[ -n $nested ]]; then
+	inner=$(mktemp -d "$work/inner.XXXXXX")
+	for b in "${inner_bins[@]}"; do
+		copy_with_libs "$inner" "$b" "/usr/bin/$(basename "$b")"
+	done
+	mkdir -p "$root/vm/inner"
+	{ cat "$inner_base"; mkcpio "$inner"; } >"$root/vm/inner/initrd.gz"
+	rm -rf "$inner"
+fi
+{ cat "${layers[@]}"; mkcpio "$root"; } >"$out.tmp"
 mv "$out.tmp" "$out"

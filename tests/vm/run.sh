@@ -26,11 +26,20 @@ while (($#)); do
 	esac
 done
 # Every suite, in the order they build on each other.
-((${#suites[@]})) || suites=(module dev abi fuzz datapath)
+((${#suites[@]})) || suites=(module dev abi fuzz datapath qemu)
 
 kver=${KVER:-$("$top/scripts/kver.sh")}
 ko=$top/kmod/vhnet.ko
 bins=("${VMTEST_BIN:-$build/userspace/tests/vm/guest/vhnet-vmtest}" "${VHNETCTL_BIN:-$build/userspace/vhnetctl}")
+xfer=$build/userspace/tests/vm/guest/vhnet-xfer
+bins+=("$xfer")
+# A nested guest (the qemu suite, the demo) needs QEMU and the inner initramfs in the VM, and
+# room for the inner guest's memory.
+nested=() mem=2048
+if [[ $mode == demo || " ${suites[*]} " == *" qemu "* ]]; then
+	nested=(-n -x "$xfer")
+	mem=3072
+fi
 for f in "$ko" "${bins[@]}"; do
 	[[ -e $f ]] || { echo "run.sh: $f is missing; run 'make' first" >&2; exit 2; }
 done
@@ -41,13 +50,14 @@ MODE=$mode
 SUITES="${suites[*]}"
 FILTER="$filter"
 CFG
-"$top/tests/vm/mkinitramfs.sh" -k "$kver" -o "$vm/initrd.gz" -m "$ko" -c "$vm/config" "${bins[@]}"
+"$top/tests/vm/mkinitramfs.sh" -k "$kver" -o "$vm/initrd.gz" -m "$ko" -c "$vm/config" "${nested[@]}" \
+	"${bins[@]}"
 
 : >"$vm/console.log"
 : >"$vm/results.log"
 start=$SECONDS
 timeout --foreground "$timeout" qemu-system-x86_64 \
-	-machine q35 -accel tcg -cpu max "${cpus[@]}" -m 2048 \
+	-machine q35 -accel tcg -cpu max "${cpus[@]}" -m "$mem" \
 	-display none -monitor none -nic none -no-reboot \
 	-kernel "/boot/vmlinuz-$kver" -initrd "$vm/initrd.gz" \
 	-append "console=ttyS0 quiet panic=-1 oops=panic" \

@@ -1,0 +1,534 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "qemu_common.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "util.h"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using vmtest::fail;
+
+namespace qemu {
+namespace {
+
+constexpr Backend kBackends[] = {Backend::Vhnet, Backend::VhostNet, Backend::Userspace};
+constexpr const char *kRoot = "/tmp/qemu";
+constexpr const char *kReady = "vhnet-inner: ready";
+
+unsigned subnet(Backend b) {
+    switch (b) {
+    case Backend::Vhnet:
+        return 1;
+    case Backend::VhostNet:
+        return 2;
+    case Backend::Userspace:
+        return 3;
+    }
+    return 0;
+}
+
+std::string slurp(const std::string &path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string tail(const std::string &text, unsigned lines) {
+    std::size_t pos = text.size();
+    for (unsigned n = 0; n <= lines && pos != std::string::npos && pos > 0; n++)
+        pos = text.rfind('\n', pos - 1);
+    return pos == std::string::npos ? text : text.substr(pos + 1);
+}
+
+unsigned count_of(const std::string &text, const std::string &what) {
+    unsigned n = 0;
+    for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1))
+        n++;
+    return n;
+}
+
+// A process that exists and has not exited (a zombie counts as gone: its files are closed).
+bool running(pid_t pid) {
+    if (pid <= 0)
+        return false;
+    const auto stat = slurp(fmt::format("/proc/{}/stat", pid));
+    const auto paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+bool wait_gone(pid_t pid, std::chrono::seconds limit) {
+    for (const auto end = Clock::now() + limit; Clock::now() < end;) {
+        if (!running(pid))
+            return true;
+        std::this_thread::sleep_for(100ms);
+    }
+    return !running(pid);
+}
+
+int connect_unix(const std::string &path) {
+    for (int tries = 0;; tries++) {
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+        if (::connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0)
+            return fd;
+        const int err = errno;
+        ::close(fd);
+        // QEMU takes the next client once it has noticed the last one leave.
+        if (tries > 50)
+            fail(fmt::format("connect {}: {}", path, vmtest::errname(err)));
+        std::this_thread::sleep_for(100ms);
+    }
+}
+
+// Reads from `fd` into `buf` until `done(buf)` or the deadline; false on timeout or EOF.
+template <typename Done>
+bool read_until(int fd, std::string &buf, Clock::time_point deadline, Done done) {
+    char chunk[4096];
+    while (!done(buf)) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0)
+            return false;
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+            continue;
+        const ssize_t n = ::read(fd, chunk, sizeof chunk);
+        if (n <= 0)
+            return false;
+        buf.append(chunk, static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+void write_all(int fd, const std::string &s) {
+    std::size_t off = 0;
+    while (off < s.size()) {
+        const ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+        if (n <= 0)
+            fail(fmt::format("write to a QEMU socket: {}", vmtest::errname(errno)));
+        off += static_cast<std::size_t>(n);
+    }
+}
+
+std::string pidfile(Backend b) {
+    return fmt::format("{}/{}/pid", kRoot, name(b));
+}
+
+pid_t read_pid(Backend b) {
+    const auto text = slurp(pidfile(b));
+    const pid_t pid = static_cast<pid_t>(std::atoi(text.c_str()));
+    // A recycled pid is not our QEMU.
+    if (!running(pid) || slurp(fmt::format("/proc/{}/comm", pid)).rfind("qemu-system", 0) != 0)
+        return -1;
+    return pid;
+}
+
+std::string first_word(const std::string &s) {
+    return s.substr(0, s.find_first_of(" \t\n"));
+}
+
+// "received N bytes in S s, ..." as a Transfer.
+Transfer parse_received(const std::string &log) {
+    Transfer t;
+    const auto pos = log.find("received ");
+    if (pos == std::string::npos ||
+        std::sscanf(log.c_str() + pos, "received %llu bytes in %lf s", &t.bytes, &t.seconds) != 2)
+        fail(fmt::format("vhnet-xfer recv said: {}", log));
+    return t;
+}
+
+} // namespace
+
+const char *name(Backend b) {
+    switch (b) {
+    case Backend::Vhnet:
+        return "vhnet";
+    case Backend::VhostNet:
+        return "vhost-net";
+    case Backend::Userspace:
+        return "userspace";
+    }
+    return "?";
+}
+
+std::string device(Backend b) {
+    switch (b) {
+    case Backend::Vhnet:
+        return vmtest::kVhnet;
+    case Backend::VhostNet:
+        return vmtest::kVhostNet;
+    case Backend::Userspace:
+        return "";
+    }
+    return "";
+}
+
+std::string host_ip(Backend b) {
+    return fmt::format("198.18.{}.1", subnet(b));
+}
+
+std::string guest_ip(Backend b) {
+    return fmt::format("198.18.{}.2", subnet(b));
+}
+
+std::string tap_name(Backend b) {
+    return fmt::format("qt{}", subnet(b));
+}
+
+Cmd sh(const std::string &command) {
+    Cmd c;
+    std::fflush(stdout);
+    FILE *p = ::popen((command + " 2>&1").c_str(), "r");
+    if (!p)
+        fail(fmt::format("popen {}: {}", command, vmtest::errname(errno)));
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;)
+        c.out.append(buf, n);
+    const int st = ::pclose(p);
+    c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return c;
+}
+
+std::string must_sh(const std::string &command) {
+    auto c = sh(command);
+    if (c.status != 0)
+        fail(fmt::format("'{}' exited {}: {}", command, c.status, tail(c.out, 5)));
+    return c.out;
+}
+
+std::string Guest::dir() const {
+    return fmt::format("{}/{}", kRoot, name(b_));
+}
+
+bool Guest::alive() const {
+    return running(pid_);
+}
+
+Guest Guest::ensure(Backend b) {
+    const pid_t pid = read_pid(b);
+    if (pid > 0)
+        return Guest(b, pid);
+    return start(b);
+}
+
+Guest Guest::start(Backend b, Launch how) {
+    quit_all();
+
+    const std::string d = fmt::format("{}/{}", kRoot, name(b));
+    fs::create_directories(d);
+    for (const char *f : {"console.log", "ctl.sock", "qmp.sock", "qemu.log", "pid"})
+        fs::remove(d + "/" + f);
+
+    const auto tap = tap_name(b);
+    if (!fs::exists("/sys/class/net/" + tap))
+        must_sh(fmt::format("vhnetctl tap add {} --addr {}/24", tap, host_ip(b)));
+    must_sh(fmt::format("ip link set {} up", tap));
+
+    // The nested guest: KVM on the test VM's emulated SVM, Debian's kernel, a busybox init.
+    std::vector<std::string> qemu = {
+        "qemu-system-x86_64",
+        "-accel",
+        "kvm",
+        "-cpu",
+        "host",
+        "-nodefaults",
+        "-m",
+        "512",
+        "-smp",
+        "1",
+        "-L",
+        "/usr/share/vhnet-qemu",
+        "-kernel",
+        "/vm/inner/vmlinuz",
+        "-initrd",
+        "/vm/inner/initrd.gz",
+        "-append",
+        fmt::format("console=ttyS0 quiet panic=-1 vhnet.ip={}/24", guest_ip(b)),
+        "-display",
+        "none",
+        "-serial",
+        fmt::format("file:{}/console.log", d),
+        "-chardev",
+        fmt::format("socket,id=ctl,path={}/ctl.sock,server=on,wait=off", d),
+        "-serial",
+        "chardev:ctl",
+        "-qmp",
+        fmt::format("unix:{}/qmp.sock,server=on,wait=off", d),
+        "-device",
+        fmt::format("virtio-net-pci,netdev=n0,romfile=,mac=52:54:00:00:{:02x}:02", subnet(b)),
+    };
+
+    std::vector<std::string> argv;
+    if (how == Launch::Vhnetctl) {
+        argv = {"vhnetctl", "qemu", "--tap", tap};
+        if (b == Backend::Userspace)
+            argv.push_back("--no-vhost");
+        else
+            argv.insert(argv.end(), {"--dev", device(b)});
+        argv.push_back("--");
+        argv.insert(argv.end(), qemu.begin(), qemu.end());
+        argv.insert(argv.end(), {"-netdev", "tap,id=n0"});
+    } else {
+        // What a user types: QEMU opens the tap itself and inherits the vhost fd as fd 3.
+        std::string line = "exec";
+        for (const auto &a : qemu)
+            line += " '" + a + "'";
+        line += fmt::format(" -netdev tap,id=n0,ifname={},script=no,downscript=no", tap);
+        if (b == Backend::Userspace)
+            line += ",vhost=off";
+        else
+            line += fmt::format(",vhost=on,vhostfd=3 3<>{}", device(b));
+        argv = {"/bin/sh", "-c", line};
+    }
+
+    std::fflush(stdout);
+    const pid_t pid = ::fork();
+    if (pid < 0)
+        fail(fmt::format("fork: {}", vmtest::errname(errno)));
+    if (pid == 0) {
+        ::setsid();
+        const int log = ::open((d + "/qemu.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int null = ::open("/dev/null", O_RDONLY);
+        ::dup2(null, STDIN_FILENO);
+        ::dup2(log, STDOUT_FILENO);
+        ::dup2(log, STDERR_FILENO);
+        std::vector<char *> args;
+        for (auto &a : argv)
+            args.push_back(a.data());
+        args.push_back(nullptr);
+        ::execvp(args[0], args.data());
+        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+        ::_exit(127);
+    }
+    std::ofstream(d + "/pid") << pid << "\n";
+    Guest g(b, pid);
+    g.wait_ready(1);
+    return g;
+}
+
+unsigned Guest::boots() const {
+    return count_of(slurp(dir() + "/console.log"), kReady);
+}
+
+void Guest::wait_ready(unsigned boots_wanted, unsigned timeout_s) const {
+    const auto end = Clock::now() + std::chrono::seconds(timeout_s);
+    while (boots() < boots_wanted) {
+        if (!alive())
+            fail(fmt::format("{}: QEMU exited before the guest was ready: {} | console: {}",
+                             name(b_), tail(slurp(dir() + "/qemu.log"), 5), console_tail(10)));
+        if (Clock::now() > end)
+            fail(fmt::format("{}: guest not ready after {}s; console: {}", name(b_), timeout_s,
+                             console_tail(15)));
+        std::this_thread::sleep_for(250ms);
+    }
+}
+
+Cmd Guest::run(const std::string &command, unsigned timeout_s) const {
+    static unsigned seq;
+    const std::string nonce = fmt::format("{}-{}-{}", ::getpid(), ++seq, ::time(nullptr));
+    const std::string end = "@@" + nonce + " ";
+    const int fd = connect_unix(dir() + "/ctl.sock");
+    write_all(fd, nonce + "\t" + command + "\n");
+    std::string buf;
+    const bool ok =
+        read_until(fd, buf, Clock::now() + std::chrono::seconds(timeout_s), [&](const auto &b) {
+            const auto pos = b.find(end);
+            return pos != std::string::npos && b.find('\n', pos) != std::string::npos;
+        });
+    ::close(fd);
+    if (!ok)
+        fail(fmt::format("{}: guest command '{}' gave no answer in {}s (got '{}'); console: {}",
+                         name(b_), command, timeout_s, tail(buf, 5), console_tail(10)));
+    // Lines before ours are answers to commands of earlier, abandoned connections.
+    const auto pos = buf.find(end);
+    auto start = buf.rfind("@@", pos == 0 ? 0 : pos - 1);
+    start = (start == std::string::npos || pos == 0) ? 0 : buf.find('\n', start) + 1;
+    Cmd c;
+    c.out = buf.substr(start, pos - start);
+    c.status = std::atoi(buf.c_str() + pos + end.size());
+    return c;
+}
+
+std::string Guest::must(const std::string &command, unsigned timeout_s) const {
+    auto c = run(command, timeout_s);
+    if (c.status != 0)
+        fail(fmt::format("{}: guest command '{}' exited {}: {}", name(b_), command, c.status,
+                         tail(c.out, 5)));
+    return c.out;
+}
+
+nlohmann::json Guest::qmp(const std::string &execute, const nlohmann::json &args) const {
+    const int fd = connect_unix(dir() + "/qmp.sock");
+    std::string buf;
+    // One JSON document per line; events are skipped.
+    auto next = [&](const char *want) -> nlohmann::json {
+        for (;;) {
+            const auto nl = buf.find('\n');
+            if (nl == std::string::npos) {
+                if (!read_until(fd, buf, Clock::now() + 30s,
+                                [](const auto &b) { return b.find('\n') != std::string::npos; }))
+                    fail(fmt::format("{}: QMP: no answer to {}", name(b_), execute));
+                continue;
+            }
+            const auto line = buf.substr(0, nl);
+            buf.erase(0, nl + 1);
+            auto doc = nlohmann::json::parse(line, nullptr, false);
+            if (doc.is_discarded() || doc.contains("event"))
+                continue;
+            if (doc.contains("error"))
+                fail(fmt::format("{}: QMP {}: {}", name(b_), execute, doc["error"].dump()));
+            if (doc.contains(want))
+                return doc[want];
+        }
+    };
+    next("QMP");
+    write_all(fd, R"({"execute":"qmp_capabilities"})"
+                  "\n");
+    next("return");
+    nlohmann::json cmd = {{"execute", execute}};
+    if (!args.is_null())
+        cmd["arguments"] = args;
+    write_all(fd, cmd.dump() + "\n");
+    auto result = next("return");
+    ::close(fd);
+    return result;
+}
+
+void Guest::quit() const {
+    if (!alive())
+        return;
+    try {
+        const int fd = connect_unix(dir() + "/qmp.sock");
+        write_all(fd, "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n");
+        std::string buf;
+        read_until(fd, buf, Clock::now() + 5s, [](const auto &) { return false; });
+        ::close(fd);
+    } catch (const vmtest::Failure &) {
+    }
+    if (!wait_gone(pid_, 20s))
+        kill();
+}
+
+void Guest::kill() const {
+    ::kill(pid_, SIGKILL);
+    if (!wait_gone(pid_, 20s))
+        fail(fmt::format("{}: QEMU (pid {}) still there 20s after SIGKILL", name(b_), pid_));
+}
+
+std::string Guest::console_tail(unsigned lines) const {
+    return tail(slurp(dir() + "/console.log"), lines);
+}
+
+int Guest::vhnet_instance() const {
+    for (const auto &id : vmtest::vhnet_folders()) {
+        const auto info = debugfs_counters(fmt::format("{}/{}/info", vmtest::kDebugfs, id));
+        if (info.contains("owner_pid") && info.at("owner_pid") == static_cast<unsigned>(pid_))
+            return std::atoi(id.c_str());
+    }
+    return -1;
+}
+
+void quit_all() {
+    for (const auto b : kBackends)
+        if (const pid_t pid = read_pid(b); pid > 0)
+            Guest(b, pid).quit();
+}
+
+Transfer tcp_to_guest(const Guest &g, unsigned mib) {
+    const std::string blob = fmt::format("{}/blob", kRoot);
+    const auto sent = first_word(must_sh(fmt::format(
+        "dd if=/dev/urandom of={} bs=1M count={} 2>/dev/null && sha256sum {}", blob, mib, blob)));
+    g.must("rm -f /tmp/rx /tmp/rx.log; vhnet-xfer recv 5001 /tmp/rx >/tmp/rx.log 2>&1 &");
+    must_sh(fmt::format("vhnet-xfer send {} 5001 <{}", guest_ip(g.backend()), blob));
+    std::string log;
+    for (int i = 0; i < 100 && log.find("received") == std::string::npos; i++) {
+        log = g.must("cat /tmp/rx.log");
+        if (log.find("received") == std::string::npos)
+            std::this_thread::sleep_for(100ms);
+    }
+    const auto t = parse_received(log);
+    const auto got = first_word(g.must("sha256sum /tmp/rx; rm -f /tmp/rx", 120));
+    fs::remove(blob);
+    if (got != sent || t.bytes != mib * 1048576ull)
+        fail(fmt::format("{}: to the guest: sent {} MiB sha256 {}, received {} bytes sha256 {}",
+                         name(g.backend()), mib, sent, t.bytes, got));
+    return t;
+}
+
+Transfer tcp_from_guest(const Guest &g, unsigned mib) {
+    const auto sent = first_word(g.must(
+        fmt::format("head -c {} /dev/urandom >/tmp/tx && sha256sum /tmp/tx", mib * 1048576ull),
+        180));
+    const std::string rx = fmt::format("{}/rx", kRoot), log = rx + ".log";
+    fs::remove(log);
+    must_sh(fmt::format("vhnet-xfer recv 5002 {} >{} 2>&1 &", rx, log));
+    g.must(fmt::format("vhnet-xfer send {} 5002 </tmp/tx; rm -f /tmp/tx", host_ip(g.backend())),
+           300);
+    std::string text;
+    for (int i = 0; i < 100 && text.find("received") == std::string::npos; i++) {
+        text = slurp(log);
+        if (text.find("received") == std::string::npos)
+            std::this_thread::sleep_for(100ms);
+    }
+    const auto t = parse_received(text);
+    const auto got = first_word(must_sh("sha256sum " + rx));
+    fs::remove(rx);
+    if (got != sent || t.bytes != mib * 1048576ull)
+        fail(fmt::format("{}: from the guest: sent {} MiB sha256 {}, received {} bytes sha256 {}",
+                         name(g.backend()), mib, sent, t.bytes, got));
+    return t;
+}
+
+unsigned ping(const Guest &g, unsigned count, unsigned wait_s) {
+    const auto c =
+        sh(fmt::format("ping -A -q -c {} -W {} {}", count, wait_s, guest_ip(g.backend())));
+    unsigned sent = 0, received = 0;
+    const auto pos = c.out.find("packets transmitted");
+    if (pos == std::string::npos ||
+        std::sscanf(c.out.c_str() + c.out.rfind('\n', pos) + 1,
+                    "%u packets transmitted, %u packets received", &sent, &received) != 2)
+        fail(fmt::format("{}: ping said: {}", name(g.backend()), c.out));
+    return received;
+}
+
+std::map<std::string, unsigned long long> debugfs_counters(const std::string &path) {
+    std::map<std::string, unsigned long long> m;
+    std::istringstream in(slurp(path));
+    for (std::string line; std::getline(in, line);) {
+        const auto space = line.find(' ');
+        if (space == std::string::npos)
+            continue;
+        const auto key = line.substr(0, space), value = line.substr(space + 1);
+        char *end = nullptr;
+        const auto v = std::strtoull(value.c_str(), &end, 0);
+        if (end && *end == '\0')
+            m[key] = v;
+    }
+    return m;
+}
+
+std::map<std::string, unsigned long long> queue_stats(int instance, unsigned queue) {
+    return debugfs_counters(fmt::format("{}/{}/vq{}/stats", vmtest::kDebugfs, instance, queue));
+}
+
+} // namespace qemu
