@@ -26,7 +26,7 @@ while (($#)); do
 	esac
 done
 # Every suite, in the order they build on each other.
-((${#suites[@]})) || suites=(module dev abi fuzz datapath qemu)
+((${#suites[@]})) || suites=(module dev abi fuzz datapath stats qemu)
 
 kver=${KVER:-$("$top/scripts/kver.sh")}
 ko=$top/kmod/vhnet.ko
