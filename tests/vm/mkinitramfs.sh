@@ -34,8 +34,8 @@ moddir=/lib/modules/$kver
 # Kernel modules the guest loads, in this order after their dependencies.
 want=(tun tap vhost_iotlb vhost vhost_net irqbypass kvm kvm-amd)
 
-# The nested guest's modules: its NIC.
-inner_want=(virtio_pci virtio_net)
+# The nested guest's modules: its NIC and the virtio-serial port its commands come through.
+inner_want=(virtio_pci virtio_net virtio_console)
 
 # Print the dependency closure of module $1 (paths relative to $moddir), dependencies first.
 declare -A seen

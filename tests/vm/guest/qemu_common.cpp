@@ -51,11 +51,17 @@ std::string slurp(const std::string &path) {
     return ss.str();
 }
 
+// The last `lines` lines of `text`.
 std::string tail(const std::string &text, unsigned lines) {
-    std::size_t pos = text.size();
-    for (unsigned n = 0; n <= lines && pos != std::string::npos && pos > 0; n++)
-        pos = text.rfind('\n', pos - 1);
-    return pos == std::string::npos ? text : text.substr(pos + 1);
+    std::size_t start = text.size();
+    // Skip a final newline, then step back over `lines` line breaks.
+    if (start > 0 && text[start - 1] == '\n')
+        start--;
+    for (unsigned n = 0; n < lines && start > 0; n++) {
+        const auto nl = text.rfind('\n', start - 1);
+        start = nl == std::string::npos ? 0 : nl;
+    }
+    return text.substr(start < text.size() && text[start] == '\n' ? start + 1 : start);
 }
 
 unsigned count_of(const std::string &text, const std::string &what) {
@@ -270,8 +276,10 @@ Guest Guest::start(Backend b, Launch how) {
         fmt::format("file:{}/console.log", d),
         "-chardev",
         fmt::format("socket,id=ctl,path={}/ctl.sock,server=on,wait=off", d),
-        "-serial",
-        "chardev:ctl",
+        "-device",
+        "virtio-serial-pci",
+        "-device",
+        "virtserialport,chardev=ctl,name=vhnet.ctl",
         "-qmp",
         fmt::format("unix:{}/qmp.sock,server=on,wait=off", d),
         "-device",
@@ -359,10 +367,15 @@ Cmd Guest::run(const std::string &command, unsigned timeout_s) const {
     if (!ok)
         fail(fmt::format("{}: guest command '{}' gave no answer in {}s (got '{}'); console: {}",
                          name(b_), command, timeout_s, tail(buf, 5), console_tail(10)));
-    // Lines before ours are answers to commands of earlier, abandoned connections.
+    // Lines up to the last earlier "@@" line answer commands of abandoned connections.
     const auto pos = buf.find(end);
-    auto start = buf.rfind("@@", pos == 0 ? 0 : pos - 1);
-    start = (start == std::string::npos || pos == 0) ? 0 : buf.find('\n', start) + 1;
+    std::size_t start = 0;
+    for (std::size_t at = 0; at < pos; at = buf.find('\n', at) + 1) {
+        if (buf.compare(at, 2, "@@") == 0)
+            start = std::min(buf.find('\n', at) + 1, pos);
+        if (buf.find('\n', at) >= pos)
+            break;
+    }
     Cmd c;
     c.out = buf.substr(start, pos - start);
     c.status = std::atoi(buf.c_str() + pos + end.size());

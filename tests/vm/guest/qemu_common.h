@@ -5,7 +5,7 @@
 //
 // Tests run in forked children, so a guest outlives the test that started it: its state lives
 // in /tmp/qemu/<backend>/ (pid, console.log, ctl.sock, qmp.sock) and any test can attach to it.
-// The guest's init (tests/vm/inner/init.sh) runs shell commands sent over a second serial port.
+// The guest's init (tests/vm/inner/init.sh) runs shell commands sent over a virtio-serial port.
 #pragma once
 
 #include <nlohmann/json.hpp>
