@@ -11,6 +11,8 @@ pkgs=(
 	qemu-system-x86 busybox-static kmod cpio gzip
 	# the nested guest of the qemu suite: ethtool turns its offloads off
 	ethtool
+	# make bench: the report (python3) and its chart (gnuplot-nox)
+	python3 gnuplot-nox
 	# userspace libraries
 	libnl-3-dev libnl-route-3-dev libmnl-dev libfmt-dev libcli11-dev nlohmann-json3-dev catch2
 )

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every test the project has: lint, host unit tests (CTest) and the VM suites (one boot).
+# Run every test the project has: lint, host unit tests (CTest), the VM suites (one boot) and the
+# quick benchmark (a second boot).
 # Prints each step's results and, last, "N passed, N failed" summed over all; exit 1 on failure.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +39,18 @@ if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
 	count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
 else
 	echo "not ok vm/run - the VM rig did not report"
+	count 0 1
+fi
+
+# The quick benchmark (make bench QUICK=1), so that it cannot rot: it must complete and give a
+# positive figure for everything; no figure is compared with a threshold.
+echo "== bench (quick)"
+if bench/run.sh --quick --out build/bench-quick >build/bench-quick.log 2>&1; then
+	echo "ok bench/quick"
+	count 1 0
+else
+	echo "not ok bench/quick - see build/bench-quick.log"
+	sed 's/^/# /' build/bench-quick.log | grep -v '^# # bench ' | tail -n 40
 	count 0 1
 fi
 

@@ -3,9 +3,12 @@
 # last, "vm: N passed, N failed". Exit status 1 on any failure.
 #
 #   run.sh [--suite NAME]... [--filter GLOB] [--mode test|demo] [--timeout SECONDS] [--icount]
+#          [--nested]
 #
 # --icount: one vCPU with instruction counting (-icount shift=0,sleep=off): guest time advances
 # one nanosecond per instruction, so rates in guest-seconds measure CPU cost and repeat exactly.
+# --nested: what a nested guest needs (QEMU, the inner initramfs, more memory), for suites other
+# than qemu that start one (bench-tcp); the qemu suite and the demo get it anyway.
 #
 # Needs the module and the userspace built (make). Output: build/vm/{console,results}.log
 # (or $VM_DIR/...).
@@ -14,7 +17,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$top/build
 vm=${VM_DIR:-$build/vm}  # VM_DIR: another folder, so that two runs can go at once
 
-suites=() filter= mode=test timeout=1800 cpus=(-smp 2)
+suites=() filter= mode=test timeout=1800 cpus=(-smp 2) want_nested=0
 while (($#)); do
 	case $1 in
 	--suite) suites+=("$2"); shift 2 ;;
@@ -22,6 +25,7 @@ while (($#)); do
 	--mode) mode=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--icount) cpus=(-smp 1 -icount shift=0,sleep=off); shift ;;
+	--nested) want_nested=1; shift ;;
 	*) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -36,7 +40,7 @@ bins+=("$xfer")
 # A nested guest (the qemu suite, the demo) needs QEMU and the inner initramfs in the VM, and
 # room for the inner guest's memory.
 nested=() mem=2048
-if [[ $mode == demo || " ${suites[*]} " == *" qemu "* ]]; then
+if [[ $mode == demo || " ${suites[*]} " == *" qemu "* ]] || ((want_nested)); then
 	nested=(-n -x "$xfer")
 	mem=3072
 fi
