@@ -66,9 +66,8 @@ $(CHECKPATCH):
 	@touch $@
 
 KMOD_SOURCES = $(shell git ls-files -co --exclude-standard 'kmod/*.[ch]')
-# (wildcard: not files deleted but not yet committed)
-CXX_SOURCES = $(wildcard $(shell git ls-files -co --exclude-standard 'userspace/*.cpp' \
-		'userspace/*.h' 'tests/*.cpp' 'tests/*.h'))
+CXX_SOURCES = $(shell git ls-files -co --exclude-standard 'userspace/*.cpp' 'userspace/*.h' \
+		'tests/*.cpp' 'tests/*.h')
 
 lint: $(CHECKPATCH)
 	perl $(CHECKPATCH) --no-tree --quiet --show-types -f $(filter-out kmod/compat.h,$(KMOD_SOURCES))

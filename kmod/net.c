@@ -178,7 +178,7 @@ static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
 		if (ret < 0)
 			vq->stats.dropped++;	/* as vhost: the chain is consumed */
 		else	/* the frame, as the tap counts it: no virtio-net header */
-			vq->stats.bytes += len - min(len, nvq->sock_hlen);
+			vq->stats.bytes += len - nvq->sock_hlen;
 
 		used = vhnet_used_elem(c.head, 0);
 		if (vhnet_vring_add_used(r, &used, 1)) {
@@ -192,9 +192,7 @@ static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
 			break;
 	}
 done:
-	if (pkts)
-		vhnet_vq_notify(vq);
-	vhnet_vq_count_pass(vq, pkts);
+	vhnet_vq_end_pass(vq, pkts);
 out:
 	mutex_unlock(&vq->mutex);
 }
@@ -407,9 +405,7 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 			break;
 	}
 done:
-	if (pkts)
-		vhnet_vq_notify(vq);
-	vhnet_vq_count_pass(vq, pkts);
+	vhnet_vq_end_pass(vq, pkts);
 out:
 	mutex_unlock(&vq->mutex);
 }
@@ -726,7 +722,8 @@ err:
  */
 void vhnet_net_backend_name(struct vhnet_vq *vq, char *name, size_t size)
 {
-	struct seq_file m = { .size = 64 };
+	char buf[64] = "";
+	struct seq_file m = { .buf = buf, .size = sizeof(buf) - 1 };
 	struct socket *sock;
 	struct file *file = NULL;
 	char *iff;
@@ -734,22 +731,19 @@ void vhnet_net_backend_name(struct vhnet_vq *vq, char *name, size_t size)
 	strscpy(name, "-", size);
 	mutex_lock(&vq->mutex);
 	sock = vq->private_data;
-	if (sock && sock->file && !IS_ERR(tun_get_socket(sock->file)))
+	if (sock && sock->file && sock->file->f_op->show_fdinfo &&
+	    !IS_ERR(tun_get_socket(sock->file)))
 		file = get_file(sock->file);
 	mutex_unlock(&vq->mutex);
 	if (!file)
 		return;
-	m.buf = kzalloc(m.size, GFP_KERNEL);
-	if (m.buf && file->f_op->show_fdinfo) {
-		file->f_op->show_fdinfo(&m, file);
-		iff = strnstr(m.buf, "iff:\t", m.count);
-		if (iff && !seq_has_overflowed(&m)) {
-			iff += 5;
-			strscpy(name, iff, min_t(size_t, size, strcspn(iff, "\n") + 1));
-		}
-	}
-	kfree(m.buf);
+	file->f_op->show_fdinfo(&m, file);
 	fput(file);
+	iff = strstr(buf, "iff:\t");
+	if (iff && !seq_has_overflowed(&m)) {
+		iff += 5;
+		strscpy(name, iff, min_t(size_t, size, strcspn(iff, "\n") + 1));
+	}
 }
 
 /* The net device's own ioctls; -ENOIOCTLCMD for anything else. */

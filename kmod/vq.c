@@ -101,7 +101,7 @@ void vhnet_vq_fail(struct vhnet_vq *vq, enum vhnet_ring_err err)
 }
 
 /* Interrupt the driver if it wants to hear of the used entries just added. */
-void vhnet_vq_notify(struct vhnet_vq *vq)
+static void vhnet_vq_notify(struct vhnet_vq *vq)
 {
 	if (vq->call_ctx && vhnet_vring_need_notify(&vq->ring)) {
 		vhnet_eventfd_signal(vq->call_ctx);
@@ -111,11 +111,16 @@ void vhnet_vq_notify(struct vhnet_vq *vq)
 	}
 }
 
-/* Counts one pass of the queue's handler that moved @pkts packets; under the vq mutex. */
-void vhnet_vq_count_pass(struct vhnet_vq *vq, unsigned int pkts)
+/*
+ * The end of one pass of the queue's handler that moved @pkts packets: the interrupt they may
+ * call for, and the pass counted; under the vq mutex.
+ */
+void vhnet_vq_end_pass(struct vhnet_vq *vq, unsigned int pkts)
 {
 	unsigned int bucket = pkts ? fls(pkts) : 0;
 
+	if (pkts)
+		vhnet_vq_notify(vq);
 	vq->stats.passes++;
 	vq->stats.pass_pkts[min_t(unsigned int, bucket, VHNET_VQ_PASS_BUCKETS - 1)]++;
 }

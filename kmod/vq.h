@@ -112,8 +112,7 @@ int vhnet_vq_init_access(struct vhnet_vq *vq);
 void vhnet_vq_error(struct vhnet_vq *vq);
 void vhnet_vq_set_features(struct vhnet_vq *vq, u64 features);
 void vhnet_vq_fail(struct vhnet_vq *vq, enum vhnet_ring_err err);
-void vhnet_vq_notify(struct vhnet_vq *vq);
-void vhnet_vq_count_pass(struct vhnet_vq *vq, unsigned int pkts);
+void vhnet_vq_end_pass(struct vhnet_vq *vq, unsigned int pkts);
 
 static inline bool vhnet_vq_has_feature(const struct vhnet_vq *vq, unsigned int bit)
 {

@@ -20,8 +20,10 @@ using vhnet::cli::find_qemu_tap;
 using vhnet::cli::shell_quote;
 using vhnet::cli::split_qemu_opts;
 using vhnet::cli::TapFds;
+using vhnet::test::Call;
 using vhnet::test::json_error;
 using vhnet::test::Run;
+using vhnet::test::run_in_netns;
 using vhnet::test::success;
 using vhnet::test::text_error;
 using vhnet::test::vhnetctl;
@@ -179,29 +181,6 @@ const std::string kUsage = "vhnetctl qemu [OPTIONS] -- QEMU [ARGS...]";
 const std::vector<std::string> kFakeVhost = {"LD_PRELOAD=" FAKE_VHOST_PRELOAD,
                                              "VHNET_FAKE_FEATURES=0x100000000",
                                              "ASAN_OPTIONS=verify_asan_link_order=0"};
-
-struct Call {
-    Args args;
-    std::vector<std::string> env = {};
-};
-
-/// Runs each call in order in one private network namespace; their runs, or nullopt if the host
-/// allows no such namespace (the test is then skipped).
-std::optional<std::vector<Run>> run_in_netns(const std::vector<Call> &calls) {
-    const auto report = vhnet::test::in_private_netns([&calls] {
-        Json runs = Json::array();
-        for (const auto &call : calls)
-            runs.push_back(vhnet::test::to_json(vhnet::test::spawn_vhnetctl(call.args, call.env)));
-        return runs;
-    });
-    if (!report)
-        return std::nullopt;
-    std::vector<Run> runs;
-    for (const auto &run : *report)
-        runs.push_back(vhnet::test::run_from_json(run));
-    REQUIRE(runs.size() == calls.size());
-    return runs;
-}
 
 } // namespace
 

@@ -11,34 +11,13 @@
 
 using vhnet::test::json_error;
 using vhnet::test::Run;
+using vhnet::test::run_in_netns;
 using vhnet::test::success;
 using vhnet::test::text_error;
 using vhnet::test::vhnetctl;
 using Json = nlohmann::json;
 
 namespace {
-
-using Commands = std::vector<std::vector<std::string>>;
-
-/// Runs each command line in order in one private network namespace; their runs, or nullopt if
-/// the host allows no such namespace (the test is then skipped).
-std::optional<std::vector<Run>> run_in_netns(const Commands &commands, bool *sysfs = nullptr) {
-    const auto report = vhnet::test::in_private_netns(
-        [&commands] {
-            Json runs = Json::array();
-            for (const auto &args : commands)
-                runs.push_back(vhnet::test::to_json(vhnet::test::spawn_vhnetctl(args)));
-            return runs;
-        },
-        sysfs);
-    if (!report)
-        return std::nullopt;
-    std::vector<Run> runs;
-    for (const auto &run : *report)
-        runs.push_back(vhnet::test::run_from_json(run));
-    REQUIRE(runs.size() == commands.size());
-    return runs;
-}
 
 bool contains(const Json &list, const std::string &item) {
     return std::ranges::find(list, Json(item)) != list.end();

@@ -1,6 +1,8 @@
 // Running the built vhnetctl (VHNETCTL_PATH) and checking how it failed, for the CLI tests.
 #pragma once
 
+#include "netns.h"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +14,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -183,6 +186,42 @@ inline nlohmann::json to_json(const Run &run) {
 inline Run run_from_json(const nlohmann::json &doc) {
     return {doc.at("status").get<int>(), doc.at("out").get<std::string>(),
             doc.at("err").get<std::string>()};
+}
+
+/// One vhnetctl command line, with variables added to its environment.
+struct Call {
+    std::vector<std::string> args;
+    std::vector<std::string> env = {};
+};
+
+/// Runs each call in order in one private network namespace; their runs, or nullopt if the host
+/// allows no such namespace (the test is then skipped). `sysfs` as in in_private_netns().
+inline std::optional<std::vector<Run>> run_in_netns(const std::vector<Call> &calls,
+                                                    bool *sysfs = nullptr) {
+    const auto report = in_private_netns(
+        [&calls] {
+            nlohmann::json runs = nlohmann::json::array();
+            for (const auto &call : calls)
+                runs.push_back(to_json(spawn_vhnetctl(call.args, call.env)));
+            return runs;
+        },
+        sysfs);
+    if (!report)
+        return std::nullopt;
+    std::vector<Run> runs;
+    for (const auto &run : *report)
+        runs.push_back(run_from_json(run));
+    REQUIRE(runs.size() == calls.size());
+    return runs;
+}
+
+/// The same for command lines without environment.
+inline std::optional<std::vector<Run>>
+run_in_netns(const std::vector<std::vector<std::string>> &commands, bool *sysfs = nullptr) {
+    std::vector<Call> calls;
+    for (const auto &args : commands)
+        calls.push_back({args});
+    return run_in_netns(calls, sysfs);
 }
 
 } // namespace vhnet::test

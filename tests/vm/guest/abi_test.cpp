@@ -297,13 +297,7 @@ void link_up(const std::string &name) {
 
 // Runs fn in a forked child (its own mm: not the owner) and returns fn's outcome.
 Outcome child(const std::function<Outcome()> &fn) {
-    int p[2];
-    SYS(pipe2(p, O_CLOEXEC));
-    std::fflush(stdout);
-    pid_t pid = SYS(fork());
-    if (pid == 0) {
-        close(p[0]);
-        alarm(kCaseTimeout);
+    const auto r = reply_from_child(kCaseTimeout, [&fn] {
         Outcome o{-1, 255};
         try {
             o = fn();
@@ -311,18 +305,12 @@ Outcome child(const std::function<Outcome()> &fn) {
             o = s.o;
         } catch (...) {
         }
-        ssize_t w = write(p[1], &o, sizeof o);
-        _exit(w == sizeof o ? 0 : 1);
-    }
-    close(p[1]);
-    Outcome o{-1, -1};
-    ssize_t r = read(p[0], &o, sizeof o);
-    close(p[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (r != sizeof o)
-        fail(fmt::format("child died without an answer (status {:#x})", status));
+        return std::string(reinterpret_cast<const char *>(&o), sizeof o);
+    });
+    if (r.reply.size() != sizeof(Outcome))
+        fail(fmt::format("child died without an answer (status {:#x})", r.status));
+    Outcome o;
+    std::memcpy(&o, r.reply.data(), sizeof o);
     return o;
 }
 

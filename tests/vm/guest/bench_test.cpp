@@ -426,28 +426,13 @@ const char *tcp_label(qemu::Backend b) {
     return b == qemu::Backend::Userspace ? "vhost=off" : qemu::name(b);
 }
 
-// One transfer; retried once if it fails, with a note: the nested guest's command channel (a
-// serial port) can lose characters when the machine is loaded, which says nothing of the
-// backend. A second failure fails the test.
-template <typename Fn>
-qemu::Transfer with_retry(const char *what, qemu::Backend b, Fn &&transfer) {
-    try {
-        return transfer();
-    } catch (const Failure &f) {
-        note("bench: {} on {} failed, retrying once: {}", what, tcp_label(b), f.message);
-    }
-    return transfer();
-}
-
 // Bulk TCP with a nested guest on `b`: a warm-up transfer each way, then `rounds` each way. One
 // guest runs at a time and boots in ~25 s, so backends are not interleaved round by round.
 void tcp_test(const Plan &p, qemu::Backend b) {
     const auto g = qemu::Guest::start(b);
     for (unsigned round = 0; round <= p.rounds; round++) {
-        const auto to =
-            with_retry("tcp-to-guest", b, [&] { return qemu::tcp_to_guest(g, p.tcp_mib); });
-        const auto from =
-            with_retry("tcp-from-guest", b, [&] { return qemu::tcp_from_guest(g, p.tcp_mib); });
+        const auto to = qemu::tcp_to_guest(g, p.tcp_mib);
+        const auto from = qemu::tcp_from_guest(g, p.tcp_mib);
         for (auto [test, t] : {std::pair{"tcp-to-guest", to}, std::pair{"tcp-from-guest", from}}) {
             report({test,
                     p.tcp_mib << 20,

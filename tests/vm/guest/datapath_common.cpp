@@ -42,60 +42,24 @@ std::string clean(std::string s) {
     return s;
 }
 
-void write_all(int fd, const std::string &s) {
-    size_t off = 0;
-    while (off < s.size()) {
-        ssize_t w = write(fd, s.data() + off, s.size() - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        off += static_cast<size_t>(w);
-    }
-}
-
 } // namespace
 
 DevRun run_on(const char *dev, const Workload &fn, unsigned timeout_s) {
-    int p[2];
-    SYS(pipe2(p, O_CLOEXEC));
-    std::fflush(stdout);
-    pid_t pid = SYS(fork());
-    if (pid == 0) {
-        close(p[0]);
-        alarm(timeout_s);
+    const auto [msg, status] = reply_from_child(timeout_s, [dev, &fn] {
         Ctx ctx{dev, std::strcmp(dev, kVhnet) == 0 ? 'a' : 'b'};
-        std::string msg;
         try {
             Obs obs;
             fn(ctx, obs);
-            msg = "OK\n";
+            std::string reply = "OK\n";
             for (const auto &[k, v] : obs)
-                msg += clean(k) + "\t" + clean(v) + "\n";
+                reply += clean(k) + "\t" + clean(v) + "\n";
+            return reply;
         } catch (const Failure &f) {
-            msg = "F " + f.message;
+            return "F " + f.message;
         } catch (const std::exception &e) {
-            msg = std::string("F exception: ") + e.what();
+            return std::string("F exception: ") + e.what();
         }
-        std::fflush(stdout);
-        write_all(p[1], msg);
-        _exit(0);
-    }
-    close(p[1]);
-    std::string msg;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = read(p[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        msg.append(buf, static_cast<size_t>(n));
-    }
-    close(p[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    });
     DevRun run;
     if (msg.empty()) {
         run.failure = WIFSIGNALED(status)
@@ -223,27 +187,14 @@ void wait_tx_done(vhnet::Driver &d, std::chrono::milliseconds timeout) {
 }
 
 std::map<std::string, uint64_t> vhnet_queue_stats(Queue queue) {
-    std::string mine;
-    const std::string owner = fmt::format("owner_pid {}\n", getpid());
-    for (const auto &f : vhnet_folders()) {
-        std::ifstream in(kDebugfs + "/" + f + "/info");
-        std::stringstream ss;
-        ss << in.rdbuf();
-        if (ss.str().find(owner) != std::string::npos) {
-            if (!mine.empty())
-                fail("this process owns more than one vhnet device");
-            mine = f;
-        }
-    }
+    const auto mine = vhnet_instance_of(getpid());
     if (mine.empty())
         fail("this process owns no vhnet device");
-    std::istringstream in(
-        read_text(fmt::format("{}/{}/vq{}/stats", kDebugfs, mine, static_cast<unsigned>(queue))));
+    const auto fields = debugfs_fields(
+        fmt::format("{}/{}/vq{}/stats", kDebugfs, mine, static_cast<unsigned>(queue)));
     std::map<std::string, uint64_t> stats;
-    std::string name;
-    uint64_t value = 0;
-    while (in >> name >> value)
-        stats[name] = value;
+    for (const auto &[name, value] : fields)
+        stats[name] = field_num(fields, name);
     return stats;
 }
 

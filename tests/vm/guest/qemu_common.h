@@ -12,11 +12,10 @@
 
 #include <sys/types.h>
 
-#include <map>
 #include <string>
 #include <vector>
 
-#include "harness.h"
+#include "util.h"
 
 namespace qemu {
 
@@ -34,15 +33,9 @@ std::string host_ip(Backend b);
 std::string guest_ip(Backend b);
 std::string tap_name(Backend b);
 
-// A shell command's exit status and output (stdout and stderr).
-struct Cmd {
-    int status = -1;
-    std::string out;
-};
-// Runs `command` with /bin/sh in the test VM.
-Cmd sh(const std::string &command);
-// The same, failing the test unless it exits 0.
-std::string must_sh(const std::string &command);
+using vmtest::Cmd;
+using vmtest::must_sh;
+using vmtest::sh;
 
 class Guest {
 public:
@@ -106,9 +99,7 @@ Transfer tcp_from_guest(const Guest &g, unsigned mib);
 // received.
 unsigned ping(const Guest &g, unsigned count, unsigned wait_s = 5);
 
-// "name value" lines of a vhnet debugfs file.
-std::map<std::string, unsigned long long> debugfs_counters(const std::string &path);
 // A queue's counters of a vhnet instance (queue 0 = RX, 1 = TX).
-std::map<std::string, unsigned long long> queue_stats(int instance, unsigned queue);
+vmtest::Fields queue_stats(int instance, unsigned queue);
 
 } // namespace qemu

@@ -61,11 +61,7 @@ unsigned long long tap_rx_bytes(Backend b) {
 
 // A field of a vhnet instance's info file, as text.
 std::string info_field(int instance, const std::string &key) {
-    std::istringstream in(read_text(fmt::format("{}/{}/info", kDebugfs, instance)));
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind(key + " ", 0) == 0)
-            return line.substr(key.size() + 1);
-    return "";
+    return debugfs_fields(fmt::format("{}/{}/info", kDebugfs, instance))[key];
 }
 
 int must_instance(const Guest &g) {
@@ -83,8 +79,8 @@ StartStop start_stop(int instance) {
     StartStop s{};
     for (unsigned q = 0; q < 2; q++) {
         const auto st = queue_stats(instance, q);
-        s.starts[q] = st.at("starts");
-        s.stops[q] = st.at("stops");
+        s.starts[q] = field_num(st, "starts");
+        s.stops[q] = field_num(st, "stops");
     }
     return s;
 }
@@ -302,7 +298,7 @@ void stats_move(Backend b) {
     const auto tap = tap_rx_bytes(b) - tap_before;
     note("tap {} rx bytes +{}, vhnet tx bytes +{}", tap_name(b), tap, tx_bytes);
     EXPECT_EQ(tx_bytes, tap);
-    EXPECT_EQ(queue_value(after, "tx", "packets"), queue_stats(id, 1).at("packets"));
+    EXPECT_EQ(queue_value(after, "tx", "packets"), field_num(queue_stats(id, 1), "packets"));
     const auto text = must_sh(fmt::format("vhnetctl stats {}", id));
     note("vhnetctl stats {}:\n{}", id, text);
     if (text.find(fmt::format("instance {}", id)) == std::string::npos ||

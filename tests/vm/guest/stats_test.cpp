@@ -4,8 +4,6 @@
 // detached. Every figure is checked against what was done, and the CLI against debugfs.
 #include <unistd.h>
 
-#include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -21,46 +19,6 @@ constexpr unsigned kTxFrames = 1000, kTxLen = 100;
 constexpr unsigned kRxFrames = 500, kRxLen = 200;
 constexpr uint16_t kTag = 0x0501;
 
-std::string run(const std::string &cmd) {
-    std::fflush(stdout);
-    FILE *p = ::popen((cmd + " 2>&1").c_str(), "r");
-    if (!p)
-        fail("popen " + cmd);
-    std::string out;
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;)
-        out.append(buf, n);
-    const int st = ::pclose(p);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        fail(fmt::format("'{}' failed: {}", cmd, out));
-    return out;
-}
-
-// This process's vhnet instance.
-std::string my_instance() {
-    const auto owner = fmt::format("owner_pid {}\n", getpid());
-    for (const auto &f : vhnet_folders())
-        if (read_text(fmt::format("{}/{}/info", kDebugfs, f)).find(owner) != std::string::npos)
-            return f;
-    fail("this process owns no vhnet device");
-}
-
-std::map<std::string, std::string> fields(const std::string &path) {
-    std::map<std::string, std::string> m;
-    std::istringstream in(read_text(path));
-    for (std::string line; std::getline(in, line);)
-        if (const auto sp = line.find(' '); sp != std::string::npos)
-            m[line.substr(0, sp)] = line.substr(sp + 1);
-    return m;
-}
-
-uint64_t num(const std::map<std::string, std::string> &m, const std::string &key) {
-    const auto it = m.find(key);
-    if (it == m.end())
-        fail("no '" + key + "' in debugfs");
-    return std::stoull(it->second, nullptr, 0);
-}
-
 const nlohmann::json &queue(const nlohmann::json &instance, const char *name) {
     for (const auto &q : instance.at("queues"))
         if (q.at("name") == name)
@@ -72,7 +30,9 @@ void known_traffic() {
     const Ctx c{kVhnet, 'a'};
     auto tap = open_tap("st0");
     auto d = must(vhnet::Driver::open(driver_options(c, tap.fd())), "driver");
-    const auto id = my_instance();
+    const auto id = vhnet_instance_of(getpid());
+    if (id.empty())
+        fail("this process owns no vhnet device");
     const auto dir = fmt::format("{}/{}", kDebugfs, id);
 
     // TX: 1000 frames of 100 bytes, all of them on the tap.
@@ -99,14 +59,15 @@ void known_traffic() {
     }
 
     // debugfs: exactly that, and a histogram that adds up.
-    const auto rx = fields(dir + "/vq0/stats"), tx = fields(dir + "/vq1/stats");
+    const auto rx = debugfs_fields(dir + "/vq0/stats"), tx = debugfs_fields(dir + "/vq1/stats");
     note("tx: packets {} bytes {} passes {} calls {}; rx: packets {} bytes {} passes {} calls {}",
-         num(tx, "packets"), num(tx, "bytes"), num(tx, "passes"), num(tx, "calls"),
-         num(rx, "packets"), num(rx, "bytes"), num(rx, "passes"), num(rx, "calls"));
-    EXPECT_EQ(num(tx, "packets"), uint64_t{kTxFrames});
-    EXPECT_EQ(num(tx, "bytes"), uint64_t{kTxFrames} * kTxLen);
-    EXPECT_EQ(num(rx, "packets"), uint64_t{kRxFrames});
-    EXPECT_EQ(num(rx, "bytes"), uint64_t{kRxFrames} * kRxLen);
+         field_num(tx, "packets"), field_num(tx, "bytes"), field_num(tx, "passes"),
+         field_num(tx, "calls"), field_num(rx, "packets"), field_num(rx, "bytes"),
+         field_num(rx, "passes"), field_num(rx, "calls"));
+    EXPECT_EQ(field_num(tx, "packets"), uint64_t{kTxFrames});
+    EXPECT_EQ(field_num(tx, "bytes"), uint64_t{kTxFrames} * kTxLen);
+    EXPECT_EQ(field_num(rx, "packets"), uint64_t{kRxFrames});
+    EXPECT_EQ(field_num(rx, "bytes"), uint64_t{kRxFrames} * kRxLen);
     for (const auto *q : {&rx, &tx}) {
         uint64_t buckets = 0, errors = 0;
         for (const auto &[k, v] : *q) {
@@ -115,31 +76,31 @@ void known_traffic() {
             if (k.rfind("error_", 0) == 0)
                 errors += std::stoull(v);
         }
-        EXPECT_EQ(buckets, num(*q, "passes"));
+        EXPECT_EQ(buckets, field_num(*q, "passes"));
         EXPECT_EQ(errors, uint64_t{0});
-        EXPECT_EQ(num(*q, "starts"), uint64_t{1});
-        EXPECT_EQ(num(*q, "stops"), uint64_t{0});
-        EXPECT_EQ(num(*q, "dropped"), uint64_t{0});
-        EXPECT_EQ(num(*q, "running"), uint64_t{1});
+        EXPECT_EQ(field_num(*q, "starts"), uint64_t{1});
+        EXPECT_EQ(field_num(*q, "stops"), uint64_t{0});
+        EXPECT_EQ(field_num(*q, "dropped"), uint64_t{0});
+        EXPECT_EQ(field_num(*q, "running"), uint64_t{1});
     }
-    const auto info = fields(dir + "/info");
+    const auto info = debugfs_fields(dir + "/info");
     EXPECT_EQ(info.at("tap"), std::string("st0"));
-    EXPECT_EQ(num(info, "owner_pid"), static_cast<uint64_t>(getpid()));
-    EXPECT_EQ(num(info, "features"), d.features());
+    EXPECT_EQ(field_num(info, "owner_pid"), static_cast<uint64_t>(getpid()));
+    EXPECT_EQ(field_num(info, "features"), d.features());
     EXPECT_EQ(info.at("rx_state"), std::string("running"));
-    EXPECT_EQ(num(info, "tx_num"), uint64_t{d.options().ring_size});
+    EXPECT_EQ(field_num(info, "tx_num"), uint64_t{d.options().ring_size});
 
     // vhnetctl stats -j: the same numbers.
-    const auto doc = nlohmann::json::parse(run("vhnetctl stats -j " + id));
+    const auto doc = nlohmann::json::parse(must_sh("vhnetctl stats -j " + id));
     const auto &inst = doc.at("instances").at(0);
     EXPECT_EQ(inst.at("info").at("tap").get<std::string>(), std::string("st0"));
     EXPECT_EQ(queue(inst, "tx").at("packets").get<uint64_t>(), uint64_t{kTxFrames});
     EXPECT_EQ(queue(inst, "tx").at("bytes").get<uint64_t>(), uint64_t{kTxFrames} * kTxLen);
     EXPECT_EQ(queue(inst, "rx").at("packets").get<uint64_t>(), uint64_t{kRxFrames});
-    EXPECT_EQ(queue(inst, "rx").at("calls").get<uint64_t>(), num(rx, "calls"));
+    EXPECT_EQ(queue(inst, "rx").at("calls").get<uint64_t>(), field_num(rx, "calls"));
 
     // The table: one row per queue with its packets and bytes.
-    const auto text = run("vhnetctl stats " + id);
+    const auto text = must_sh("vhnetctl stats " + id);
     note("vhnetctl stats {}:\n{}", id, text);
     std::istringstream lines(text);
     unsigned rows = 0;
@@ -156,7 +117,7 @@ void known_traffic() {
     EXPECT_EQ(rows, 2u);
 
     // --watch on an idle device: two intervals of nothing.
-    std::istringstream watch(run("vhnetctl stats -j --watch 0.2 --count 2 " + id));
+    std::istringstream watch(must_sh("vhnetctl stats -j --watch 0.2 --count 2 " + id));
     unsigned intervals = 0;
     for (std::string line; std::getline(watch, line); intervals++)
         for (const auto &q : nlohmann::json::parse(line).at("instances").at(0).at("queues"))
@@ -165,7 +126,7 @@ void known_traffic() {
     EXPECT_EQ(intervals, 2u);
 
     // dev show names the owner and the tap.
-    const auto show = nlohmann::json::parse(run("vhnetctl dev show -j"));
+    const auto show = nlohmann::json::parse(must_sh("vhnetctl dev show -j"));
     bool found = false;
     for (const auto &i : show.at("instances"))
         if (i.at("instance") == id) {
@@ -178,11 +139,11 @@ void known_traffic() {
     // Detached: both queues stopped once, the tap no longer named.
     must(d.detach(), "detach");
     for (const char *q : {"vq0", "vq1"}) {
-        const auto st = fields(dir + "/" + q + "/stats");
-        EXPECT_EQ(num(st, "stops"), uint64_t{1});
-        EXPECT_EQ(num(st, "running"), uint64_t{0});
+        const auto st = debugfs_fields(dir + "/" + q + "/stats");
+        EXPECT_EQ(field_num(st, "stops"), uint64_t{1});
+        EXPECT_EQ(field_num(st, "running"), uint64_t{0});
     }
-    const auto after = fields(dir + "/info");
+    const auto after = debugfs_fields(dir + "/info");
     EXPECT_EQ(after.at("tap"), std::string("-"));
     EXPECT_EQ(after.at("tx_state"), std::string("stopped"));
 }
