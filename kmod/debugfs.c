@@ -6,6 +6,7 @@
 #include <linux/debugfs.h>
 #include <linux/if.h>
 #include <linux/seq_file.h>
+#include <linux/vhost.h>
 
 #include "debugfs.h"
 #include "dev.h"
@@ -54,6 +55,8 @@ static int info_show(struct seq_file *s, void *unused)
 	seq_printf(s, "tap %s\n", tap);
 	seq_printf(s, "features 0x%llx\n", d->acked_features);
 	seq_printf(s, "backend_features 0x%llx\n", d->acked_backend_features);
+	seq_printf(s, "log_all %d\n", !!(d->acked_features & (1ULL << VHOST_F_LOG_ALL)));
+	seq_printf(s, "log_fd %d\n", d->log_ctx != NULL);
 	seq_printf(s, "nvqs %u\n", d->nvqs);
 	for (i = 0; i < d->nvqs; i++) {
 		vq = d->vqs[i];
@@ -63,6 +66,9 @@ static int info_show(struct seq_file *s, void *unused)
 		seq_printf(s, "%s_desc 0x%lx\n", vq_name(i), (unsigned long)vq->ring.desc);
 		seq_printf(s, "%s_avail 0x%lx\n", vq_name(i), (unsigned long)vq->ring.avail);
 		seq_printf(s, "%s_used 0x%lx\n", vq_name(i), (unsigned long)vq->ring.used);
+		seq_printf(s, "%s_log_used %d\n", vq_name(i), vq->ring.log_used);
+		seq_printf(s, "%s_log_base 0x%lx\n", vq_name(i), (unsigned long)vq->log_base);
+		seq_printf(s, "%s_log_addr 0x%llx\n", vq_name(i), vq->log_addr);
 		mutex_unlock(&vq->mutex);
 	}
 	mutex_unlock(&d->mutex);
@@ -104,6 +110,10 @@ static int stats_show(struct seq_file *s, void *unused)
 			seq_printf(s, "pass_pkts_%u_plus", 1u << (i - 1));
 		seq_printf(s, " %llu\n", st->pass_pkts[i]);
 	}
+	seq_printf(s, "log_used %d\n", vq->ring.log_used);
+	seq_printf(s, "log_pages %llu\n", st->log_pages);
+	seq_printf(s, "log_signals %llu\n", st->log_signals);
+	seq_printf(s, "log_errors %llu\n", st->log_errors);
 	for (i = VHNET_RING_OK + 1; i < VHNET_RING_ERR_MAX; i++)
 		seq_printf(s, "error_%s %llu\n", vhnet_vring_error_name(i), st->errors[i]);
 	mutex_unlock(&vq->mutex);

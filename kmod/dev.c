@@ -231,6 +231,7 @@ static long vhnet_dev_set_log_base(struct vhnet_dev *d, u64 __user *argp)
 static long vhnet_dev_set_log_fd(struct vhnet_dev *d, int __user *argp)
 {
 	struct eventfd_ctx *ctx = NULL;
+	unsigned int i;
 	int fd;
 
 	if (get_user(fd, argp))
@@ -241,6 +242,12 @@ static long vhnet_dev_set_log_fd(struct vhnet_dev *d, int __user *argp)
 			return PTR_ERR(ctx);
 	}
 	swap(d->log_ctx, ctx);
+	/* the queues use the device's reference, switched under their mutexes */
+	for (i = 0; i < d->nvqs; i++) {
+		mutex_lock(&d->vqs[i]->mutex);
+		d->vqs[i]->log_ctx = d->log_ctx;
+		mutex_unlock(&d->vqs[i]->mutex);
+	}
 	if (ctx)
 		eventfd_ctx_put(ctx);
 	return 0;

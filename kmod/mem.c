@@ -4,6 +4,8 @@
  * whole on every VHOST_SET_MEM_TABLE and never changed afterwards, so readers holding a vq mutex
  * need no further locking.
  */
+#include <linux/bitops.h>
+#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/slab.h>
@@ -148,4 +150,55 @@ bool vhnet_mem_access_ok(const struct vhnet_mem *mem, void __user *log_base, boo
 			return false;
 	}
 	return true;
+}
+
+/**
+ * vhnet_log_write - mark guest pages dirty in the owner's bitmap
+ * @log_base:	the bitmap (VHOST_SET_LOG_BASE) in the caller's mm: bit N is guest page N
+ * @gpa:	guest physical address of the first byte written
+ * @len:	bytes written
+ *
+ * One bit per 4 KiB guest page that [@gpa, @gpa + @len) touches. The bitmap is the owner's
+ * memory, which the owner reads and clears concurrently (QEMU exchanges 64-bit words), so a
+ * bit is set atomically through the pinned page, never by a plain store to user memory; each
+ * bitmap page is pinned once for all the bits the write sets in it, and marked dirty.
+ *
+ * Return: the number of bits set (pages logged), or -EFAULT when the range or its bitmap
+ * cannot be reached (bits set before the fault stay set).
+ */
+long vhnet_log_write(void __user *log_base, u64 gpa, u64 len)
+{
+	u64 base = (u64)(unsigned long)log_base, bit, last, end;
+	long pages = 0;
+
+	if (!len)
+		return 0;
+	if (check_add_overflow(gpa, len - 1, &end))
+		return -EFAULT;
+	bit = gpa >> VHNET_LOG_PAGE_SHIFT;
+	last = end >> VHNET_LOG_PAGE_SHIFT;
+	while (bit <= last) {
+		unsigned long first_byte, page_addr, nr;
+		u64 byte, page_end_bit;
+		struct page *page;
+		void *kaddr;
+
+		if (check_add_overflow(base, bit / 8, &byte) || byte >= TASK_SIZE_MAX)
+			return -EFAULT;
+		first_byte = (unsigned long)byte;
+		page_addr = first_byte & PAGE_MASK;
+		if (pin_user_pages_fast(page_addr, 1, FOLL_WRITE, &page) != 1)
+			return -EFAULT;
+		/* bit numbers relative to the pinned page's first byte */
+		nr = (first_byte - page_addr) * 8 + bit % 8;
+		page_end_bit = bit + (PAGE_SIZE * 8 - nr);
+		kaddr = kmap_local_page(page);
+		for (; bit <= last && bit < page_end_bit; bit++, nr++) {
+			set_bit(nr, kaddr);
+			pages++;
+		}
+		kunmap_local(kaddr);
+		unpin_user_pages_dirty_lock(&page, 1, true);
+	}
+	return pages;
 }

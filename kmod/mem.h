@@ -35,5 +35,6 @@ void vhnet_mem_free(struct vhnet_mem *mem);
 const struct vhnet_mem_region *vhnet_mem_find(const struct vhnet_mem *mem, u64 gpa);
 bool vhnet_mem_access_ok(const struct vhnet_mem *mem, void __user *log_base, bool log_all);
 bool vhnet_log_access_ok(void __user *log_base, u64 addr, u64 len_minus_1);
+long vhnet_log_write(void __user *log_base, u64 gpa, u64 len);
 
 #endif /* VHNET_MEM_H */

@@ -123,7 +123,8 @@ static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
 	enum vhnet_ring_err err;
 	struct vring_used_elem used;
-	struct vhnet_chain c;
+	/* TX writes no buffer: only the used ring is logged */
+	struct vhnet_chain c = { .log = NULL };
 	struct socket *sock;
 	size_t total = 0, len;
 	int pkts = 0, ret;
@@ -228,20 +229,24 @@ enum vhnet_rx_bufs {
 
 /*
  * Take enough guest buffers for @want bytes: one chain, or with mergeable buffers as many as
- * needed, their used lengths in nvq->heads. On anything but VHNET_RX_OK the chains are given
- * back.
+ * needed, their used lengths in nvq->heads. With @log, their device-writable buffers are
+ * recorded there (*@nlog of them) for the dirty log. On anything but VHNET_RX_OK the chains
+ * are given back.
  */
 static enum vhnet_rx_bufs vhnet_get_rx_bufs(struct vhnet_net_vq *nvq, size_t want,
 					    unsigned int quota, unsigned int *count,
-					    unsigned int *segs, enum vhnet_ring_err *err)
+					    unsigned int *segs, struct vhnet_ring_log *log,
+					    unsigned int *nlog, enum vhnet_ring_err *err)
 {
 	struct vhnet_vq *vq = &nvq->vq;
-	unsigned int heads = 0, seg = 0;
+	unsigned int heads = 0, seg = 0, logged = 0;
 	struct vhnet_chain c;
 	size_t take;
 	int ret;
 
 	while (want && heads < quota) {
+		c.log = log ? log + logged : NULL;
+		c.log_max = ARRAY_SIZE(vq->log) - logged;
 		ret = vhnet_vring_get_chain(&vq->ring, vq->iov + seg, ARRAY_SIZE(vq->iov) - seg,
 					    &c, err);
 		if (ret < 0 && *err == VHNET_RING_TOO_MANY_SEGS && heads) {
@@ -267,6 +272,7 @@ static enum vhnet_rx_bufs vhnet_get_rx_bufs(struct vhnet_net_vq *nvq, size_t wan
 		nvq->heads[heads++] = vhnet_used_elem(c.head, take);
 		want -= take;
 		seg += c.in;
+		logged += c.nlog;
 	}
 	if (want) {
 		vhnet_vring_unget(&vq->ring, heads);
@@ -274,6 +280,7 @@ static enum vhnet_rx_bufs vhnet_get_rx_bufs(struct vhnet_net_vq *nvq, size_t wan
 	}
 	*count = heads;
 	*segs = seg;
+	*nlog = logged;
 	return VHNET_RX_OK;
 }
 
@@ -307,7 +314,8 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 		.hdr.gso_type = VIRTIO_NET_HDR_GSO_NONE,
 	};
 	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_TRUNC };
-	unsigned int heads, segs, quota;
+	unsigned int heads, segs, quota, nlog = 0;
+	struct vhnet_ring_log *log;
 	enum vhnet_ring_err err;
 	struct iov_iter fixup;
 	struct socket *sock;
@@ -331,6 +339,8 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 	 * publishes the same heads again while we collect them.
 	 */
 	quota = mergeable ? min_t(unsigned int, VHNET_RX_MAX_HEADS, r->num) : 1;
+	/* with VHOST_F_LOG_ALL every page the device writes is logged */
+	log = vhnet_vq_log_array(vq);
 
 	for (;;) {
 		sock_len = vhnet_peek_len(sock);
@@ -342,7 +352,7 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 		sock_len += nvq->sock_hlen;
 		want = sock_len + nvq->vhost_hlen;
 
-		switch (vhnet_get_rx_bufs(nvq, want, quota, &heads, &segs, &err)) {
+		switch (vhnet_get_rx_bufs(nvq, want, quota, &heads, &segs, log, &nlog, &err)) {
 		case VHNET_RX_OK:
 			break;
 		case VHNET_RX_TOO_SMALL:
@@ -397,6 +407,9 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 			vhnet_vq_fail(vq, VHNET_RING_EFAULT_RING);
 			goto done;
 		}
+		/* header, num_buffers and payload: exactly the bytes written */
+		if (unlikely(log))
+			vhnet_vq_log_write(vq, log, nlog, want);
 		vq->stats.packets++;
 		vq->stats.bytes += sock_len - nvq->sock_hlen;
 		pkts++;

@@ -8,6 +8,7 @@
 #include <linux/eventfd.h>
 #include <linux/file.h>
 #include <linux/nospec.h>
+#include <linux/overflow.h>
 #include <linux/uaccess.h>
 #include <linux/vhost.h>
 #include <linux/virtio_byteorder.h>
@@ -53,12 +54,13 @@ void vhnet_vq_reset(struct vhnet_vq *vq)
 	memset(&vq->ring, 0, sizeof(vq->ring));
 	vq->ring.num = 1;
 	vq->ring.io = vq;
-	vq->log_used = false;
 	vq->log_addr = -1ULL;
 	vq->busyloop_timeout = 0;
 	vhnet_vq_set_features(vq, 0);
 	vq->mem = NULL;
 	vq->log_base = NULL;
+	vq->log_ctx = NULL;
+	vq->logged = false;
 	vq->private_data = NULL;
 	vq->broken = false;
 	memset(&vq->stats, 0, sizeof(vq->stats));
@@ -121,8 +123,68 @@ void vhnet_vq_end_pass(struct vhnet_vq *vq, unsigned int pkts)
 
 	if (pkts)
 		vhnet_vq_notify(vq);
+	vhnet_vq_log_signal(vq);
 	vq->stats.passes++;
 	vq->stats.pass_pkts[min_t(unsigned int, bucket, VHNET_VQ_PASS_BUCKETS - 1)]++;
+}
+
+/*
+ * Dirty logging. Pages are logged right after the device writes them, under the vq mutex, so a
+ * pass that wrote a page has logged it before the pass ends - and so before a stopped backend
+ * (SET_VRING_BACKEND -1, GET_VRING_BASE) lets the owner read the log for the last time. Failures
+ * are counted, not fatal: the guest's data is in place, only the owner's bitmap is unreachable.
+ */
+static void vhnet_vq_log_range(struct vhnet_vq *vq, u64 gpa, u64 len)
+{
+	long pages = vhnet_log_write(vq->log_base, gpa, len);
+
+	if (pages < 0) {
+		vq->stats.log_errors++;
+		return;
+	}
+	vq->stats.log_pages += pages;
+	vq->logged = true;
+}
+
+/**
+ * vhnet_vq_log_write - log what the device wrote into a packet's buffers
+ * @vq:		the queue, its mutex held
+ * @log:	the device-writable buffers, in the order they were filled
+ * @nlog:	how many
+ * @len:	bytes the device wrote into them, from the first
+ *
+ * Only the bytes written are logged, not whole buffers.
+ */
+void vhnet_vq_log_write(struct vhnet_vq *vq, const struct vhnet_ring_log *log,
+			unsigned int nlog, u64 len)
+{
+	unsigned int i;
+
+	/* the data is visible before its pages are logged */
+	smp_wmb();
+	for (i = 0; i < nlog && len; i++) {
+		u64 l = min(log[i].len, len);
+
+		vhnet_vq_log_range(vq, log[i].addr, l);
+		len -= l;
+	}
+	if (len) {
+		/* more written than the buffers hold: the caller's bug, never the guest's */
+		WARN_ONCE(1, "vhnet: %llu bytes written beyond the logged buffers\n", len);
+		vq->stats.log_errors++;
+	}
+}
+
+/* Tell the owner that the log has new bits, once for all logged since the last time. */
+void vhnet_vq_log_signal(struct vhnet_vq *vq)
+{
+	if (!vq->logged)
+		return;
+	vq->logged = false;
+	if (vq->log_ctx) {
+		vhnet_eventfd_signal(vq->log_ctx);
+		vq->stats.log_signals++;
+	}
 }
 
 /*
@@ -153,6 +215,18 @@ int vhnet_ring_read(struct vhnet_vring *r, void *dst, const void __user *src, si
 int vhnet_ring_write(struct vhnet_vring *r, void __user *dst, const void *src, size_t len)
 {
 	return copy_to_user(dst, src, len) ? -EFAULT : 0;
+}
+
+void vhnet_ring_log_used(struct vhnet_vring *r, size_t offset, size_t len)
+{
+	struct vhnet_vq *vq = r->io;
+	u64 gpa;
+
+	if (check_add_overflow(vq->log_addr, (u64)offset, &gpa)) {
+		vq->stats.log_errors++;
+		return;
+	}
+	vhnet_vq_log_range(vq, gpa, len);
 }
 
 int vhnet_ring_translate(struct vhnet_vring *r, u64 gpa, u32 len, struct iovec *iov,
@@ -215,7 +289,7 @@ bool vhnet_vq_log_access_ok(struct vhnet_vq *vq, void __user *log_base)
 {
 	return vhnet_mem_access_ok(vq->mem, log_base,
 				   vhnet_vq_has_feature(vq, VHOST_F_LOG_ALL)) &&
-	       vhnet_log_used_access_ok(vq, log_base, vq->log_used, vq->log_addr);
+	       vhnet_log_used_access_ok(vq, log_base, vq->ring.log_used, vq->log_addr);
 }
 
 /*
@@ -243,6 +317,12 @@ int vhnet_vq_init_access(struct vhnet_vq *vq)
 		return 0;
 	if (put_user(__cpu_to_virtio16(true, r->used_flags), &r->used->flags))
 		return -EFAULT;
+	if (r->log_used) {
+		/* the flags are visible before their page is logged */
+		smp_wmb();
+		vhnet_ring_log_used(r, offsetof(struct vring_used, flags), sizeof(r->used->flags));
+		vhnet_vq_log_signal(vq);
+	}
 	if (!access_ok(&r->used->idx, sizeof(r->used->idx)))
 		return -EFAULT;
 	if (get_user(used_idx, &r->used->idx)) {
@@ -298,7 +378,7 @@ static long vhnet_vq_set_addr(struct vhnet_vq *vq, void __user *argp)
 			return -EINVAL;
 	}
 
-	vq->log_used = log_used;
+	vq->ring.log_used = log_used;
 	vq->ring.desc = desc;
 	vq->ring.avail = avail;
 	vq->ring.used = used;

@@ -4,6 +4,7 @@
 
 #include <linux/mutex.h>
 #include <linux/types.h>
+#include <linux/vhost_types.h>
 #include <linux/virtio_ring.h>
 
 #include "ring/vring.h"
@@ -33,6 +34,9 @@ struct vhnet_mem;
  * @starts, @stops: times a backend was attached to the stopped queue, detached from a running one
  * @pass_pkts:	passes by the packets they moved: 0, 1, 2-3, 4-7 ... 128-255, 256 and more
  * @errors:	times the ring was found broken, by kind
+ * @log_pages:	dirty-log bits set (one per 4 KiB guest page per write, repeats included)
+ * @log_signals: times the log eventfd was signalled
+ * @log_errors:	writes whose pages could not be logged (the bitmap is not mapped writable)
  */
 struct vhnet_vq_stats {
 	u64 packets;
@@ -48,6 +52,9 @@ struct vhnet_vq_stats {
 	u64 stops;
 	u64 pass_pkts[VHNET_VQ_PASS_BUCKETS];
 	u64 errors[VHNET_RING_ERR_MAX];
+	u64 log_pages;
+	u64 log_signals;
+	u64 log_errors;
 };
 
 /**
@@ -58,8 +65,8 @@ struct vhnet_vq_stats {
  * @dev:	the device this queue belongs to
  * @index:	the queue's number in its device
  * @ring:	the split ring: size (1 until VHOST_SET_VRING_NUM, as in vhost), addresses in
- *		the owner's mm, indices, notification state
- * @log_used:	log writes to the used ring (VHOST_VRING_F_LOG)
+ *		the owner's mm, indices, notification state, whether used-ring writes are
+ *		logged (VHOST_VRING_F_LOG)
  * @log_addr:	guest address of the used ring, for the dirty log
  * @kick:	eventfd the driver signals (VHOST_SET_VRING_KICK)
  * @call_ctx:	eventfd the device signals for an interrupt (VHOST_SET_VRING_CALL)
@@ -68,12 +75,16 @@ struct vhnet_vq_stats {
  * @acked_features: the device's negotiated features, copied here for the datapath
  * @mem:	the device's memory table, switched under @mutex
  * @log_base:	dirty bitmap in the owner's mm (VHOST_SET_LOG_BASE)
+ * @log_ctx:	the device's log eventfd (VHOST_SET_LOG_FD), copied here under @mutex; the
+ *		device holds the reference
+ * @logged:	pages were logged since the log eventfd was last signalled
  * @private_data: the backend (a struct socket for vhnet-net); NULL when stopped
  * @broken:	a ring error stopped the queue until it is configured again
  * @handle_kick: runs when the kick eventfd fires; set by the device before init
  * @kick_poll:	polls @kick
  * @stats:	counters, shown in debugfs
  * @iov:	the segments of the chains being processed
+ * @log:	the device-writable buffers of those chains, for the dirty log
  */
 struct vhnet_vq {
 	struct mutex mutex;
@@ -81,7 +92,6 @@ struct vhnet_vq {
 	unsigned int index;
 
 	struct vhnet_vring ring;
-	bool log_used;
 	u64 log_addr;
 
 	struct file *kick;
@@ -92,6 +102,8 @@ struct vhnet_vq {
 	u64 acked_features;
 	struct vhnet_mem *mem;
 	void __user *log_base;
+	struct eventfd_ctx *log_ctx;
+	bool logged;
 	void *private_data;
 	bool broken;
 
@@ -99,6 +111,7 @@ struct vhnet_vq {
 	struct vhnet_poll kick_poll;
 	struct vhnet_vq_stats stats;
 	struct iovec iov[VHNET_VQ_IOV];
+	struct vhnet_ring_log log[VHNET_VQ_IOV];
 };
 
 void vhnet_vq_init(struct vhnet_vq *vq, struct vhnet_dev *dev, unsigned int index);
@@ -113,10 +126,19 @@ void vhnet_vq_error(struct vhnet_vq *vq);
 void vhnet_vq_set_features(struct vhnet_vq *vq, u64 features);
 void vhnet_vq_fail(struct vhnet_vq *vq, enum vhnet_ring_err err);
 void vhnet_vq_end_pass(struct vhnet_vq *vq, unsigned int pkts);
+void vhnet_vq_log_write(struct vhnet_vq *vq, const struct vhnet_ring_log *log,
+			unsigned int nlog, u64 len);
+void vhnet_vq_log_signal(struct vhnet_vq *vq);
 
 static inline bool vhnet_vq_has_feature(const struct vhnet_vq *vq, unsigned int bit)
 {
 	return vq->acked_features & (1ULL << bit);
+}
+
+/* Where to record a chain's device-writable buffers: only while every write is logged. */
+static inline struct vhnet_ring_log *vhnet_vq_log_array(struct vhnet_vq *vq)
+{
+	return unlikely(vhnet_vq_has_feature(vq, VHOST_F_LOG_ALL)) ? vq->log : NULL;
 }
 
 #endif /* VHNET_VQ_H */

@@ -76,6 +76,16 @@ static int vhnet_chain_add(struct vhnet_vring *r, const struct vring_desc *d, st
 		return n;
 	}
 	if (flags & VRING_DESC_F_WRITE) {
+		if (c->log && len) {
+			/* one entry per buffer, and a buffer takes at least one segment */
+			if (c->nlog == c->log_max) {
+				*err = VHNET_RING_TOO_MANY_SEGS;
+				return -ENOBUFS;
+			}
+			c->log[c->nlog].addr = __virtio64_to_cpu(true, d->addr);
+			c->log[c->nlog].len = len;
+			c->nlog++;
+		}
 		c->in += n;
 		c->in_len += len;
 	} else {
@@ -185,6 +195,7 @@ int vhnet_vring_get_chain(struct vhnet_vring *r, struct iovec *iov, unsigned int
 	c->in = 0;
 	c->out_len = 0;
 	c->in_len = 0;
+	c->nlog = 0;
 	i = head;
 	for (;;) {
 		/* a chain can hold each descriptor once: more is a loop */
@@ -215,6 +226,21 @@ int vhnet_vring_get_chain(struct vhnet_vring *r, struct iovec *iov, unsigned int
 	return 1;
 }
 
+/* Report a write to the used ring for the dirty log: after it, and only when asked to. */
+static inline void vhnet_vring_log(struct vhnet_vring *r, size_t offset, size_t len)
+{
+	if (r->log_used) {
+		/* the write is visible before the page is logged */
+		smp_wmb();
+		vhnet_ring_log_used(r, offset, len);
+	}
+}
+
+#define VHNET_USED_OFF(field)	offsetof(struct vring_used, field)
+/* the used ring's entry @slot, and the avail_event after the last one */
+#define VHNET_USED_ELEM_OFF(slot)	(VHNET_USED_OFF(ring) + (size_t)(slot) * \
+					 sizeof(struct vring_used_elem))
+
 /* Give back the last @n chains taken, to be taken again (e.g. when the backend is full). */
 void vhnet_vring_unget(struct vhnet_vring *r, unsigned int n)
 {
@@ -241,14 +267,19 @@ int vhnet_vring_add_used(struct vhnet_vring *r, const struct vring_used_elem *el
 
 	if (vhnet_ring_write(r, &r->used->ring[start], elems, first * sizeof(*elems)))
 		return -EFAULT;
-	if (first < n && vhnet_ring_write(r, &r->used->ring[0], elems + first,
-					  (n - first) * sizeof(*elems)))
-		return -EFAULT;
+	vhnet_vring_log(r, VHNET_USED_ELEM_OFF(start), first * sizeof(*elems));
+	if (first < n) {
+		if (vhnet_ring_write(r, &r->used->ring[0], elems + first,
+				     (n - first) * sizeof(*elems)))
+			return -EFAULT;
+		vhnet_vring_log(r, VHNET_USED_ELEM_OFF(0), (n - first) * sizeof(*elems));
+	}
 	/* the entries are visible before the index that publishes them */
 	smp_wmb();
 	new = old + n;
 	if (vhnet_ring_put16(r, new, &r->used->idx))
 		return -EFAULT;
+	vhnet_vring_log(r, VHNET_USED_OFF(idx), sizeof(r->used->idx));
 	r->last_used_idx = new;
 	/* the driver's used_event may now lie more than a ring behind: compare no more */
 	if ((u16)(new - r->signalled_used) < (u16)(new - old))
@@ -291,7 +322,10 @@ int vhnet_vring_disable_notify(struct vhnet_vring *r)
 	r->used_flags |= VRING_USED_F_NO_NOTIFY;
 	if (r->event_idx)
 		return 0;
-	return vhnet_ring_put16(r, r->used_flags, &r->used->flags);
+	if (vhnet_ring_put16(r, r->used_flags, &r->used->flags))
+		return -EFAULT;
+	vhnet_vring_log(r, VHNET_USED_OFF(flags), sizeof(r->used->flags));
+	return 0;
 }
 
 /*
@@ -309,13 +343,18 @@ int vhnet_vring_enable_notify(struct vhnet_vring *r, bool *more)
 	if (!(r->used_flags & VRING_USED_F_NO_NOTIFY))
 		return 0;
 	r->used_flags &= ~VRING_USED_F_NO_NOTIFY;
-	if (!r->event_idx)
+	if (!r->event_idx) {
 		ret = vhnet_ring_put16(r, r->used_flags, &r->used->flags);
-	else
+		if (ret)
+			return ret;
+		vhnet_vring_log(r, VHNET_USED_OFF(flags), sizeof(r->used->flags));
+	} else {
 		ret = vhnet_ring_put16(r, r->avail_idx,
 				       (__virtio16 __user *)&r->used->ring[r->num]);
-	if (ret)
-		return ret;
+		if (ret)
+			return ret;
+		vhnet_vring_log(r, VHNET_USED_ELEM_OFF(r->num), sizeof(__virtio16));
+	}
 	/* the request is visible before the index is read again */
 	smp_mb();
 	if (vhnet_ring_get16(r, &idx, &r->avail->idx))

@@ -52,6 +52,8 @@ enum vhnet_ring_err {
  * @event_idx:	VIRTIO_RING_F_EVENT_IDX negotiated
  * @indirect:	VIRTIO_RING_F_INDIRECT_DESC negotiated
  * @notify_on_empty: VIRTIO_F_NOTIFY_ON_EMPTY negotiated
+ * @log_used:	every write to the used ring is reported through vhnet_ring_log_used(), for the
+ *		dirty log (VHOST_VRING_F_LOG)
  * @io:		the accessors' context (the kernel's vq, or the host test's memory)
  */
 struct vhnet_vring {
@@ -68,6 +70,7 @@ struct vhnet_vring {
 	bool event_idx;
 	bool indirect;
 	bool notify_on_empty;
+	bool log_used;
 	void *io;
 };
 
@@ -82,6 +85,21 @@ int vhnet_ring_write(struct vhnet_vring *r, void __user *dst, const void *src, s
  */
 int vhnet_ring_translate(struct vhnet_vring *r, u64 gpa, u32 len, struct iovec *iov,
 			 unsigned int max);
+/*
+ * The device wrote [@offset, @offset + @len) of the used ring (only called with @log_used): the
+ * accessor marks those guest pages dirty. Called after the write and a write barrier.
+ */
+void vhnet_ring_log_used(struct vhnet_vring *r, size_t offset, size_t len);
+
+/**
+ * struct vhnet_ring_log - a device-writable buffer of a chain, for the dirty log
+ * @addr:	its guest physical address
+ * @len:	its length in bytes (never 0)
+ */
+struct vhnet_ring_log {
+	u64 addr;
+	u64 len;
+};
 
 /**
  * struct vhnet_chain - one descriptor chain taken from the ring
@@ -89,6 +107,10 @@ int vhnet_ring_translate(struct vhnet_vring *r, u64 gpa, u32 len, struct iovec *
  * @out:	number of driver-readable segments, first in the iovec
  * @in:		number of device-writable segments, after them
  * @out_len, @in_len: their total bytes
+ * @log:	set by the caller: where to record the chain's device-writable buffers (one entry
+ *		per descriptor, guest physical), or NULL not to record them
+ * @log_max:	set by the caller: room in @log
+ * @nlog:	entries recorded in @log
  */
 struct vhnet_chain {
 	u16 head;
@@ -96,6 +118,9 @@ struct vhnet_chain {
 	unsigned int in;
 	size_t out_len;
 	size_t in_len;
+	struct vhnet_ring_log *log;
+	unsigned int log_max;
+	unsigned int nlog;
 };
 
 int vhnet_vring_get_chain(struct vhnet_vring *r, struct iovec *iov, unsigned int max,

@@ -225,4 +225,8 @@ int vhnet_ring_translate(struct vhnet_vring *r, u64 gpa, u32 len, struct iovec *
     return guest(r).translate(gpa, len, iov, max);
 }
 
+void vhnet_ring_log_used(struct vhnet_vring *r, size_t offset, size_t len) {
+    guest(r).log_used(offset, len);
+}
+
 } // extern "C"

@@ -79,6 +79,17 @@ public:
     // Records every accessor call into *log while set (nullptr stops).
     void set_log(std::vector<Access> *log) { log_ = log; }
 
+    // The used-ring writes the ring core reported for the dirty log (vhnet_ring_log_used()), in
+    // order: offset into the used ring and length.
+    struct UsedLog {
+        std::size_t offset;
+        std::size_t len;
+        bool operator==(const UsedLog &) const = default;
+    };
+    void log_used(std::size_t offset, std::size_t len) { used_log_.push_back({offset, len}); }
+    const std::vector<UsedLog> &used_log() const { return used_log_; }
+    void clear_used_log() { used_log_.clear(); }
+
     int get16(std::uint16_t *val, const void *p);
     int put16(std::uint16_t val, void *p);
     int read(void *dst, const void *src, std::size_t len);
@@ -109,6 +120,7 @@ private:
     unsigned calls_[op_count] = {};
     unsigned injected_ = 0;
     std::vector<Access> *log_ = nullptr;
+    std::vector<UsedLog> used_log_;
 };
 
 } // namespace vhnet::ringtest
