@@ -100,6 +100,8 @@ class Device {
 public:
     Device(FakeGuest &g, vhnet_vring &r, unsigned max) : g_(g), r_(r), max_(max) {
         g_.set_log(&log_);
+        // the dirty log on: every used-ring write is reported, and must lie in the used ring
+        r_.log_used = true;
     }
     ~Device() { g_.set_log(nullptr); }
     Device(const Device &) = delete;
@@ -110,7 +112,11 @@ public:
         // exactly max_, so that ASan sees a write past it; but never null (vring.c computes
         // iov + n, UB on a null pointer even for n 0)
         std::vector<iovec> iov(max_ ? max_ : 1);
+        // room for as many log entries as segments, as the net device gives
+        std::vector<vhnet_ring_log> wlog(max_ ? max_ : 1);
         vhnet_chain c{};
+        c.log = wlog.data();
+        c.log_max = max_;
         enum vhnet_ring_err err = VHNET_RING_ERR_MAX;
         const std::uint16_t last = r_.last_avail_idx;
 
@@ -133,6 +139,15 @@ public:
             }
             ENSURE(out_len == c.out_len, out_len, c.out_len);
             ENSURE(in_len == c.in_len, in_len, c.in_len);
+            // one log entry per device-writable buffer: never more than its segments, and
+            // together exactly the bytes the device may write
+            ENSURE(c.nlog <= c.in, c.nlog, c.in);
+            std::uint64_t logged = 0;
+            for (unsigned i = 0; i < c.nlog; i++) {
+                ENSURE(wlog[i].len > 0, i, 0);
+                logged += wlog[i].len;
+            }
+            ENSURE(logged == c.in_len, logged, c.in_len);
             ENSURE(r_.last_avail_idx == static_cast<std::uint16_t>(last + 1), r_.last_avail_idx,
                    last);
             ENSURE(static_cast<std::uint16_t>(r_.avail_idx - r_.last_avail_idx) < r_.num,
@@ -278,7 +293,22 @@ private:
             case FakeGuest::Op::any:
                 break;
             }
+            // every used-ring write that happened was reported for the dirty log
+            if ((a.op == FakeGuest::Op::put16 || a.op == FakeGuest::Op::write) && a.ret == 0)
+                ENSURE(used_logged(a.p, a.len), a.len, 0);
         }
+        // and nothing else: reports lie in the used ring (flags, idx, ring[num], avail_event)
+        for (const auto &u : g_.used_log())
+            ENSURE(u.offset + u.len <= 4 + sizeof(vring_used_elem) * r_.num + 2, u.offset, u.len);
+        g_.clear_used_log();
+    }
+
+    bool used_logged(const void *p, std::size_t len) const {
+        const std::size_t off = addr(p) - addr(r_.used);
+        for (const auto &u : g_.used_log())
+            if (off >= u.offset && off + len <= u.offset + u.len)
+                return true;
+        return false;
     }
 
     // get_chain read at most num descriptors from the ring, and from indirect tables at most
