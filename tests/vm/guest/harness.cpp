@@ -79,6 +79,13 @@ void add_test(std::string suite, std::string name, TestFn fn, unsigned timeout_s
     registry().push_back({std::move(suite), std::move(name), std::move(fn), timeout_s});
 }
 
+std::vector<std::string> registered_tests() {
+    std::vector<std::string> ids;
+    for (const auto &t : registry())
+        ids.push_back(t.id());
+    return ids;
+}
+
 Registrar::Registrar(const char *suite, const char *name, void (*fn)(), unsigned timeout_s) {
     std::string n = name;
     for (char &c : n)

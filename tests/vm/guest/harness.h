@@ -9,6 +9,7 @@
 #include <functional>
 #include <source_location>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -22,6 +23,9 @@ using TestFn = std::function<void()>;
 
 // Register a test. Names use '-' between words; "suite/name" must be unique.
 void add_test(std::string suite, std::string name, TestFn fn, unsigned timeout_s = 120);
+
+// The ids ("suite/name") of every test registered in this binary, in registration order.
+std::vector<std::string> registered_tests();
 
 [[noreturn]] void fail(const std::string &msg,
                        std::source_location loc = std::source_location::current());
