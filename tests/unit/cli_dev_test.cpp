@@ -73,14 +73,42 @@ TEST_CASE("vhnetctl -j dev show prints one JSON object", "[cli][dev]") {
                         {"id", 0},
                         {"owner_pid", 0},
                         {"owner_comm", "-"},
-                        {"features", "0x0"}},
+                        {"features", "0x0"},
+                        {"logging", false}},
                        {{"instance", "10"},
                         {"id", 10},
                         {"owner_pid", 4242},
                         {"owner_comm", "qemu-system-x86"},
-                        {"features", "0x100008000"}}}},
+                        {"features", "0x100008000"},
+                        {"logging", false}}}},
                  });
     CHECK(nlohmann::json::parse(success(vhnetctl({"dev", "show", "-p"}, module.env()))) == doc);
+}
+
+TEST_CASE("vhnetctl dev show says whether each instance logs dirty pages", "[cli][dev]") {
+    const FakeModule module;
+    // A module with dirty logging: instance 10 migrating (LOG_ALL acked), 11 not.
+    write_file(module.debugfs / "10/info",
+               "id 10\nowner_pid 4242\nowner_comm qemu-system-x86\nfeatures 0x104008000\n"
+               "log_all 1\nlog_fd 0\n");
+    write_file(module.debugfs / "11/info",
+               "id 11\nowner_pid 4243\nowner_comm qemu-system-x86\nfeatures 0x100008000\n"
+               "log_all 0\nlog_fd 0\n");
+    const auto out = success(vhnetctl({"dev", "show"}, module.env()));
+    CHECK(out == "module vhnet: experimental N max_mem_regions 64\n"
+                 "instances 3 (live 2)\n"
+                 "instance 0: id 0 owner_pid 0 owner_comm - features 0x0\n"
+                 "instance 10 (logging on): id 10 owner_pid 4242 owner_comm qemu-system-x86 "
+                 "features 0x104008000 log_all 1 log_fd 0\n"
+                 "instance 11 (logging off): id 11 owner_pid 4243 owner_comm qemu-system-x86 "
+                 "features 0x100008000 log_all 0 log_fd 0\n");
+    const auto doc = nlohmann::json::parse(success(vhnetctl({"-j", "dev", "show"}, module.env())));
+    REQUIRE(doc["instances"].size() == 3);
+    CHECK(doc["instances"][0]["logging"] == false); // no log_all: an old module
+    CHECK(doc["instances"][1]["logging"] == true);
+    CHECK(doc["instances"][1]["log_all"] == 1);
+    CHECK(doc["instances"][2]["logging"] == false);
+    CHECK(doc["instances"][2]["log_all"] == 0);
 }
 
 TEST_CASE("vhnetctl dev show with no instances and no parameters", "[cli][dev]") {

@@ -20,6 +20,9 @@
 using vhnet::cli::counter;
 using vhnet::cli::errors_total;
 using vhnet::cli::Fields;
+using vhnet::cli::flag;
+using vhnet::cli::has_field;
+using vhnet::cli::logging;
 using vhnet::cli::rates;
 using vhnet::test::json_error;
 using vhnet::test::success;
@@ -51,6 +54,50 @@ TEST_CASE("stats errors_total() sums every error_<kind> counter", "[cli][stats]"
                         {"error_some_new_kind", "5"},
                         {"errors", "1000"}}) == 10u);
     CHECK(errors_total({{"packets", "1"}}) == 0u);
+}
+
+TEST_CASE("stats flag() and has_field() read 0|1 fields", "[cli][stats]") {
+    const Fields fields = {{"log_all", "1"}, {"log_fd", "0"}, {"log_used", "yes"}, {"n", "7"}};
+    CHECK(flag(fields, "log_all"));
+    CHECK_FALSE(flag(fields, "log_fd"));
+    CHECK_FALSE(flag(fields, "log_used")); // not a number
+    CHECK(flag(fields, "n"));
+    CHECK_FALSE(flag(fields, "missing"));
+    CHECK(has_field(fields, "log_fd"));
+    CHECK_FALSE(has_field(fields, "missing"));
+}
+
+TEST_CASE("stats logging() sums log_pages and says whether the kernel reports logging",
+          "[cli][stats]") {
+    // On: LOG_ALL acked, a log eventfd, both used rings logged.
+    const Fields on_info = {{"id", "5"}, {"log_all", "1"}, {"log_fd", "1"}};
+    const std::vector<Fields> on_queues = {{{"log_used", "1"}, {"log_pages", "300"}},
+                                           {{"log_used", "1"}, {"log_pages", "12"}}};
+    auto log = logging(on_info, on_queues);
+    CHECK(log.reported);
+    CHECK(log.log_all);
+    CHECK(log.log_fd);
+    CHECK(log.pages == 312u);
+
+    // Off, with what was logged before it was switched off.
+    log = logging({{"log_all", "0"}, {"log_fd", "0"}},
+                  std::vector<Fields>{{{"log_used", "0"}, {"log_pages", "40"}}});
+    CHECK(log.reported);
+    CHECK_FALSE(log.log_all);
+    CHECK_FALSE(log.log_fd);
+    CHECK(log.pages == 40u);
+
+    // A module without dirty logging: none of the fields, nothing reported.
+    log = logging({{"id", "3"}, {"features", "0x0"}}, std::vector<Fields>{{{"packets", "9"}}});
+    CHECK_FALSE(log.reported);
+    CHECK_FALSE(log.log_all);
+    CHECK_FALSE(log.log_fd);
+    CHECK(log.pages == 0u);
+
+    // Only the queues have the fields: still reported; a bad number counts as 0.
+    log = logging({}, std::vector<Fields>{{{"log_pages", "x"}}, {{"log_pages", "5"}}});
+    CHECK(log.reported);
+    CHECK(log.pages == 5u);
 }
 
 TEST_CASE("stats rates() divides the counter deltas by the interval", "[cli][stats]") {
@@ -123,6 +170,59 @@ struct FakeDebugfs {
     std::vector<std::string> env() const { return {"VHNET_DEBUGFS=" + debugfs.string()}; }
 };
 
+/// A debugfs tree of a module with dirty logging: instance 5 logging (LOG_ALL acked, a log
+/// eventfd, both used rings logged), instance 6 not (any more: its RX queue logged 40 pages
+/// before LOG_ALL was dropped).
+struct LoggingDebugfs {
+    TempDir dir;
+    fs::path debugfs = dir.path() / "vhnet";
+
+    LoggingDebugfs() {
+        write_file(debugfs / "instances", "2\n");
+        write_file(debugfs / "5/info",
+                   "id 5\nowner_pid 777\nowner_comm qemu-system-x86\ntap tap5\n"
+                   "features 0x134000000\nlog_all 1\nlog_fd 1\nnvqs 2\nrx_log_used 1\n"
+                   "rx_log_base 0x7f1234560000\nrx_log_addr 0x10002000\ntx_log_used 1\n"
+                   "tx_log_base 0x7f1234560000\ntx_log_addr 0x10012000\n");
+        write_file(debugfs / "5/vq0/stats", stats_text(1000, 1500000, 250) +
+                                                "log_used 1\nlog_pages 300\nlog_signals 25\n"
+                                                "log_errors 0\n");
+        write_file(debugfs / "5/vq1/stats", stats_text(20, 1400, 20) +
+                                                "log_used 1\nlog_pages 12\nlog_signals 3\n"
+                                                "log_errors 1\n");
+        write_file(debugfs / "6/info", "id 6\nowner_pid 778\nowner_comm qemu-system-x86\n"
+                                       "tap tap6\nfeatures 0x130000000\nlog_all 0\nlog_fd 0\n"
+                                       "nvqs 2\nrx_log_used 0\nrx_log_base 0x0\n"
+                                       "rx_log_addr 0x0\ntx_log_used 0\ntx_log_base 0x0\n"
+                                       "tx_log_addr 0x0\n");
+        write_file(debugfs / "6/vq0/stats", stats_text(0, 0, 0) +
+                                                "log_used 0\nlog_pages 40\nlog_signals 2\n"
+                                                "log_errors 0\n");
+        write_file(debugfs / "6/vq1/stats", stats_text(0, 0, 0) +
+                                                "log_used 0\nlog_pages 0\nlog_signals 0\n"
+                                                "log_errors 0\n");
+    }
+
+    std::vector<std::string> env() const { return {"VHNET_DEBUGFS=" + debugfs.string()}; }
+};
+
+const std::string kInstance5 =
+    "instance 5: owner 777 (qemu-system-x86), tap tap5, logging on\n"
+    "  queue  packets    bytes  calls  calls_suppressed  kicks  passes  errors  dropped  log  "
+    "log_pages\n"
+    "  rx        1000  1500000    250                 6      4       9       5        1   on  "
+    "      300\n"
+    "  tx          20     1400     20                 6      4       9       5        1   on  "
+    "       12\n";
+const std::string kInstance6 =
+    "instance 6: owner 778 (qemu-system-x86), tap tap6, logging off\n"
+    "  queue  packets  bytes  calls  calls_suppressed  kicks  passes  errors  dropped  log  "
+    "log_pages\n"
+    "  rx           0      0      0                 6      4       9       5        1  off  "
+    "       40\n"
+    "  tx           0      0      0                 6      4       9       5        1  off  "
+    "        0\n";
+
 const std::string kInstance3 =
     "instance 3: owner 4242 (qemu-system-x86), tap tap0\n"
     "  queue  packets    bytes  calls  calls_suppressed  kicks  passes  errors  dropped\n"
@@ -169,14 +269,33 @@ TEST_CASE("vhnetctl -j stats prints every info key and counter", "[cli][stats]")
                                 {"rx_state", "running"}});
     REQUIRE(three["queues"].size() == 2);
     CHECK(three["queues"][0] ==
-          Json{{"name", "rx"},        {"index", 0},          {"running", 1},
-               {"broken", 0},         {"num", 256},          {"last_avail_idx", 5},
-               {"last_used_idx", 5},  {"packets", 1000},     {"bytes", 1500000},
-               {"kicks", 4},          {"calls", 250},        {"calls_suppressed", 6},
-               {"passes", 9},         {"ring_empty", 2},     {"tap_full", 0},
-               {"dropped", 1},        {"starts", 1},         {"stops", 0},
-               {"pass_pkts_0", 2},    {"pass_pkts_1", 7},    {"error_bad_head", 2},
-               {"error_bad_addr", 3}, {"future_counter", 77}});
+          Json{{"name", "rx"},
+               {"index", 0},
+               {"running", 1},
+               {"broken", 0},
+               {"num", 256},
+               {"last_avail_idx", 5},
+               {"last_used_idx", 5},
+               {"packets", 1000},
+               {"bytes", 1500000},
+               {"kicks", 4},
+               {"calls", 250},
+               {"calls_suppressed", 6},
+               {"passes", 9},
+               {"ring_empty", 2},
+               {"tap_full", 0},
+               {"dropped", 1},
+               {"starts", 1},
+               {"stops", 0},
+               {"pass_pkts_0", 2},
+               {"pass_pkts_1", 7},
+               {"error_bad_head", 2},
+               {"error_bad_addr", 3},
+               {"future_counter", 77},
+               {"logging", {{"log_used", false}, {"pages", 0}, {"signals", 0}, {"errors", 0}}}});
+    // A module without dirty logging: off and 0, and no log fields in the raw counters.
+    CHECK(three["logging"] == Json{{"log_all", false}, {"log_fd", false}, {"pages", 0}});
+    CHECK_FALSE(three["info"].contains("log_all"));
     CHECK(three["queues"][1]["name"] == "tx");
     CHECK(three["queues"][1]["index"] == 1);
     CHECK(three["queues"][1]["packets"] == 20);
@@ -304,6 +423,52 @@ TEST_CASE("vhnetctl stats --watch ends with status 0 on SIGINT", "[cli][stats]")
     CHECK(run.status == 0);
     CHECK(run.err.empty());
     CHECK(run.out.starts_with("instance 3: "));
+}
+
+TEST_CASE("vhnetctl stats shows dirty logging where the module reports it", "[cli][stats]") {
+    const LoggingDebugfs fake;
+    CHECK(success(vhnetctl({"stats"}, fake.env())) == kInstance5 + kInstance6);
+    CHECK(success(vhnetctl({"stats", "6"}, fake.env())) == kInstance6);
+    // The old module's tree has no logging header and no log columns (the first test case).
+}
+
+TEST_CASE("vhnetctl -j stats gives each instance and queue a logging object", "[cli][stats]") {
+    const LoggingDebugfs fake;
+    const auto doc = Json::parse(success(vhnetctl({"-j", "stats"}, fake.env())));
+    REQUIRE(doc["instances"].size() == 2);
+    const auto &on = doc["instances"][0];
+    CHECK(on["id"] == 5);
+    CHECK(on["logging"] == Json{{"log_all", true}, {"log_fd", true}, {"pages", 312}});
+    REQUIRE(on["queues"].size() == 2);
+    CHECK(on["queues"][0]["logging"] ==
+          Json{{"log_used", true}, {"pages", 300}, {"signals", 25}, {"errors", 0}});
+    CHECK(on["queues"][1]["logging"] ==
+          Json{{"log_used", true}, {"pages", 12}, {"signals", 3}, {"errors", 1}});
+    // The raw fields are there as well, as for every counter.
+    CHECK(on["info"]["log_all"] == 1);
+    CHECK(on["info"]["rx_log_base"] == "0x7f1234560000");
+    CHECK(on["info"]["tx_log_addr"] == "0x10012000");
+    CHECK(on["queues"][0]["log_pages"] == 300);
+    CHECK(on["queues"][1]["log_errors"] == 1);
+
+    const auto &off = doc["instances"][1];
+    CHECK(off["id"] == 6);
+    CHECK(off["logging"] == Json{{"log_all", false}, {"log_fd", false}, {"pages", 40}});
+    CHECK(off["queues"][0]["logging"] ==
+          Json{{"log_used", false}, {"pages", 40}, {"signals", 2}, {"errors", 0}});
+    CHECK(off["queues"][1]["logging"] ==
+          Json{{"log_used", false}, {"pages", 0}, {"signals", 0}, {"errors", 0}});
+}
+
+TEST_CASE("vhnetctl stats --watch names the logging state in each block", "[cli][stats]") {
+    const LoggingDebugfs fake;
+    const auto out =
+        success(vhnetctl({"stats", "5", "--watch", "0.05", "--count", "1"}, fake.env()));
+    CHECK(out.starts_with("instance 5: owner 777 (qemu-system-x86), tap tap5, logging on\n"));
+    const auto doc = Json::parse(
+        success(vhnetctl({"-j", "stats", "6", "--watch", "0.05", "--count", "1"}, fake.env())));
+    CHECK(doc["instances"][0]["logging"]["log_all"] == false);
+    CHECK(doc["instances"][0]["queues"][0]["logging"]["pages"] == 40);
 }
 
 TEST_CASE("vhnetctl stats --help names the options and $VHNET_DEBUGFS", "[cli][stats]") {

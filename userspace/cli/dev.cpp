@@ -1,6 +1,7 @@
 // vhnetctl dev COMMAND: commands on one device node.
 #include "command.h"
 #include "pseudofs.h"
+#include "stats.h"
 
 #include <vhnet/device.h>
 #include <vhnet/features.h>
@@ -100,12 +101,21 @@ Result<void> show_module(const Output &out) {
             return fail(errno ? errno : EIO, "read " + info.string());
         nlohmann::json instance = {{"instance", id}};
         std::vector<std::string> fields;
-        for (const auto &[name, value] : parse_fields(*text)) {
+        const auto parsed = parse_fields(*text);
+        for (const auto &[name, value] : parsed) {
             instance[name] = json_value(value);
             fields.push_back(fmt::format("{} {}", name, value));
         }
+        // Dirty logging (VHOST_F_LOG_ALL acked): false where the module has no log_all field,
+        // and then not named in the text.
+        const auto log = logging(parsed, {});
+        instance["logging"] = log.log_all;
         instances.push_back(std::move(instance));
-        lines.push_back(fmt::format("instance {}: {}", id, fmt::join(fields, " ")));
+        lines.push_back(fmt::format("instance {}{}: {}", id,
+                                    !log.reported ? ""
+                                    : log.log_all ? " (logging on)"
+                                                  : " (logging off)",
+                                    fmt::join(fields, " ")));
     }
     out.result(doc, lines);
     return {};
@@ -113,7 +123,10 @@ Result<void> show_module(const Output &out) {
 
 Action setup_show(CLI::App &app) {
     app.footer("Reads /sys/module/vhnet/parameters and /sys/kernel/debug/vhnet/<id>/info "
-               "($VHNET_SYSFS_MODULE and $VHNET_DEBUGFS override the two directories).");
+               "($VHNET_SYSFS_MODULE and $VHNET_DEBUGFS override the two directories). Each "
+               "instance line says \"(logging on)\" or \"(logging off)\" where the module "
+               "logs dirty pages (VHOST_F_LOG_ALL acked or not); -j gives \"logging\": true or "
+               "false per instance.");
     return [](const Output &out) { return show_module(out); };
 }
 

@@ -39,6 +39,27 @@ std::uint64_t errors_total(const Fields &fields) {
     return total;
 }
 
+bool has_field(const Fields &fields, std::string_view name) {
+    return std::ranges::find(fields, name, &Fields::value_type::first) != fields.end();
+}
+
+bool flag(const Fields &fields, std::string_view name) {
+    return counter(fields, name).value_or(0) != 0;
+}
+
+Logging logging(const Fields &info, std::span<const Fields> queues) {
+    Logging log;
+    log.reported = has_field(info, "log_all") || has_field(info, "log_fd");
+    log.log_all = flag(info, "log_all");
+    log.log_fd = flag(info, "log_fd");
+    for (const auto &queue : queues) {
+        log.reported =
+            log.reported || has_field(queue, "log_used") || has_field(queue, "log_pages");
+        log.pages += counter(queue, "log_pages").value_or(0);
+    }
+    return log;
+}
+
 Rates rates(const Fields &before, const Fields &after, double seconds) {
     const auto delta = [&](std::string_view name) {
         const auto was = counter(before, name).value_or(0);
@@ -127,6 +148,14 @@ Result<std::vector<InstanceStats>> read_stats(const fs::path &debugfs, const std
     return instances;
 }
 
+/// The dirty logging of `instance` (stats.h).
+Logging instance_logging(const InstanceStats &instance) {
+    std::vector<Fields> queues;
+    for (const auto &queue : instance.queues)
+        queues.push_back(queue.stats);
+    return logging(instance.info, queues);
+}
+
 /// The debugfs folder, or why it cannot be read: the module not loaded, or debugfs not mounted.
 Result<fs::path> stats_debugfs() {
     const auto debugfs = module_debugfs();
@@ -144,14 +173,19 @@ std::string field(const Fields &fields, std::string_view name) {
     return it == fields.end() ? "-" : it->second;
 }
 
-/// "instance 3: owner 1234 (qemu-system-x86), tap tap0"
+/// "instance 3: owner 1234 (qemu-system-x86), tap tap0", then ", logging on" or ", logging off"
+/// if the kernel reports dirty logging.
 std::string instance_header(const InstanceStats &instance) {
     const auto pid = field(instance.info, "owner_pid");
     const auto owner = pid == "-" || pid == "0"
                            ? std::string("-")
                            : fmt::format("{} ({})", pid, field(instance.info, "owner_comm"));
-    return fmt::format("instance {}: owner {}, tap {}", instance.id, owner,
-                       field(instance.info, "tap"));
+    const auto log = instance_logging(instance);
+    return fmt::format("instance {}: owner {}, tap {}{}", instance.id, owner,
+                       field(instance.info, "tap"),
+                       !log.reported ? ""
+                       : log.log_all ? ", logging on"
+                                     : ", logging off");
 }
 
 /// `rows` as aligned columns under `headers`, indented: the first column left-aligned, numbers
@@ -186,15 +220,26 @@ nlohmann::json fields_json(const Fields &fields) {
     return doc;
 }
 
+/// A queue's dirty logging for JSON; a field the kernel does not have is off or 0.
+nlohmann::json queue_logging_json(const Fields &stats) {
+    return {{"log_used", flag(stats, "log_used")},
+            {"pages", counter(stats, "log_pages").value_or(0)},
+            {"signals", counter(stats, "log_signals").value_or(0)},
+            {"errors", counter(stats, "log_errors").value_or(0)}};
+}
+
 nlohmann::json queue_json(const QueueStats &queue) {
     nlohmann::json doc = {{"name", queue.name}, {"index", queue.index}};
     doc.update(fields_json(queue.stats));
+    doc["logging"] = queue_logging_json(queue.stats);
     return doc;
 }
 
 nlohmann::json instance_json(const InstanceStats &instance, nlohmann::json queues) {
+    const auto log = instance_logging(instance);
     return {{"id", json_value(instance.id)},
             {"info", fields_json(instance.info)},
+            {"logging", {{"log_all", log.log_all}, {"log_fd", log.log_fd}, {"pages", log.pages}}},
             {"queues", std::move(queues)}};
 }
 
@@ -204,6 +249,9 @@ void print_snapshot(const Output &out, const std::vector<InstanceStats> &instanc
     nlohmann::json doc = {{"instances", nlohmann::json::array()}};
     std::vector<std::string> lines;
     for (const auto &instance : instances) {
+        // Two more columns where the kernel reports dirty logging: the queue's log_used and the
+        // dirty bits it set.
+        const bool log_columns = instance_logging(instance).reported;
         auto queues = nlohmann::json::array();
         std::vector<std::vector<std::string>> rows;
         for (const auto &queue : instance.queues) {
@@ -214,13 +262,22 @@ void print_snapshot(const Output &out, const std::vector<InstanceStats> &instanc
                 row.push_back(field(queue.stats, name));
             row.push_back(std::to_string(errors_total(queue.stats)));
             row.push_back(field(queue.stats, "dropped"));
+            if (log_columns) {
+                row.push_back(!has_field(queue.stats, "log_used") ? "-"
+                              : flag(queue.stats, "log_used")     ? "on"
+                                                                  : "off");
+                row.push_back(field(queue.stats, "log_pages"));
+            }
             rows.push_back(std::move(row));
         }
         doc["instances"].push_back(instance_json(instance, std::move(queues)));
         lines.push_back(instance_header(instance));
-        const auto rows_text = table({"queue", "packets", "bytes", "calls", "calls_suppressed",
-                                      "kicks", "passes", "errors", "dropped"},
-                                     rows);
+        std::vector<std::string> headers = {"queue",  "packets",          "bytes",
+                                            "calls",  "calls_suppressed", "kicks",
+                                            "passes", "errors",           "dropped"};
+        if (log_columns)
+            headers.insert(headers.end(), {"log", "log_pages"});
+        const auto rows_text = table(headers, rows);
         lines.insert(lines.end(), rows_text.begin(), rows_text.end());
     }
     if (instances.empty())
@@ -384,7 +441,11 @@ Action setup_stats(CLI::App &app) {
         "Reads /sys/kernel/debug/vhnet/<id>/info and vqN/stats ($VHNET_DEBUGFS overrides the "
         "directory); vq0 (rx) is what the guest receives, vq1 (tx) what it sends. Once: per "
         "queue the packets, bytes, calls, calls_suppressed, kicks, passes, errors (all "
-        "error_<kind> counters) and dropped; -j gives every counter. With --watch: per queue "
+        "error_<kind> counters) and dropped; where the module logs dirty pages (live migration), "
+        "the header says \"logging on\" or \"logging off\" (VHOST_F_LOG_ALL acked or not) and "
+        "each queue shows log (its used ring is logged: on/off) and log_pages (dirty bits set). "
+        "-j gives every counter, and per instance and per queue a \"logging\" object (a field "
+        "the module lacks counts as off or 0). With --watch: per queue "
         "the packets per second, Mbit/s and calls per packet over each interval, refreshed in "
         "place on a terminal; -j prints one JSON document per interval with the counters and "
         "their \"rates\". Interrupting --watch (SIGINT) ends it with status 0.");
