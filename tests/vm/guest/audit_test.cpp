@@ -70,9 +70,9 @@ const std::vector<Row> kTable = {
       "qemu/vhnet-tcp-to-guest"},
      "RX frames span buffers with num_buffers set, compared with vhost-net; without it one "
      "buffer per frame"},
-    {Kind::Feature, 24, "VIRTIO_F_NOTIFY_ON_EMPTY", false, {},
-     "the ring core signals when the avail ring runs empty even with interrupts suppressed; "
-     "tested on the host only (tests/unit/ring/notify_test.cpp): no VM test acks it"},
+    {Kind::Feature, 24, "VIRTIO_F_NOTIFY_ON_EMPTY", false, {"datapath/notify-on-empty"},
+     "the device interrupts when it has emptied the avail ring even with interrupts suppressed; "
+     "also the host ring tests (tests/unit/ring/notify_test.cpp)"},
     {Kind::Feature, 26, "VHOST_F_LOG_ALL", false,
      {DIRTYLOG_TESTS, "dirtylog/rx-pages-match-big-buffers", "migration/vhnet-to-vhnet*"},
      "dirty log: RX bytes written and the used ring (VHOST_VRING_F_LOG) as 4 KiB page bits, TX "
