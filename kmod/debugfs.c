@@ -110,6 +110,8 @@ static int stats_show(struct seq_file *s, void *unused)
 			seq_printf(s, "pass_pkts_%u_plus", 1u << (i - 1));
 		seq_printf(s, " %llu\n", st->pass_pkts[i]);
 	}
+	seq_printf(s, "weight_exceeded %llu\n", st->weight_exceeded);
+	seq_printf(s, "tx_too_long %llu\n", st->tx_too_long);
 	seq_printf(s, "log_used %d\n", vq->ring.log_used);
 	seq_printf(s, "log_pages %llu\n", st->log_pages);
 	seq_printf(s, "log_signals %llu\n", st->log_signals);

@@ -56,6 +56,14 @@ enum {
  */
 #define VHNET_PKT_WEIGHT	256
 #define VHNET_BYTE_WEIGHT	0x80000
+/*
+ * Descriptors one pass may read: a guest's chains can be 32768 descriptors long, and RX may
+ * walk chains it then gives back; 65536 lets 256 packets of 256 buffers through.
+ */
+#define VHNET_DESC_WEIGHT	65536
+
+/* The largest frame TX passes to the socket: a 64 KiB GSO packet, plus its header. */
+#define VHNET_TX_MAX_LEN	(65536 + sizeof(struct virtio_net_hdr_mrg_rxbuf))
 
 /* Most receive buffers one packet may take with mergeable buffers. */
 #define VHNET_RX_MAX_HEADS	UIO_MAXIOV
@@ -94,11 +102,17 @@ static struct vhnet_net_vq *to_nvq(struct vhnet_vq *vq)
 	return container_of(vq, struct vhnet_net_vq, vq);
 }
 
-/* Past a pass's weight: queue the handler again and end this pass. */
-static bool vhnet_net_exceeds_weight(struct vhnet_vq *vq, int pkts, size_t bytes)
+/*
+ * Past a pass's weight: queue the handler again and end this pass. @iters counts every turn of
+ * a handler's loop - packets moved, dropped or retried alike - so that no path can keep the
+ * worker (and the vq mutex) longer; @descs the descriptors read.
+ */
+static bool vhnet_net_exceeds_weight(struct vhnet_vq *vq, int iters, size_t bytes,
+				     unsigned int descs)
 {
-	if (pkts < VHNET_PKT_WEIGHT && bytes < VHNET_BYTE_WEIGHT)
+	if (iters < VHNET_PKT_WEIGHT && bytes < VHNET_BYTE_WEIGHT && descs < VHNET_DESC_WEIGHT)
 		return false;
+	vq->stats.weight_exceeded++;
 	vhnet_poll_queue(&vq->kick_poll);
 	return true;
 }
@@ -127,7 +141,8 @@ static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
 	struct vhnet_chain c = { .log = NULL };
 	struct socket *sock;
 	size_t total = 0, len;
-	int pkts = 0, ret;
+	int pkts = 0, iters = 0, ret;
+	unsigned int descs = 0;
 	bool more;
 
 	mutex_lock_nested(&vq->mutex, VHNET_VQ_TX);
@@ -142,8 +157,9 @@ static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
 		goto done;
 	}
 
-	for (;;) {
+	do {
 		ret = vhnet_vring_get_chain(r, vq->iov, ARRAY_SIZE(vq->iov), &c, &err);
+		descs += c.descs;
 		if (ret < 0) {
 			vhnet_vq_fail(vq, err);
 			break;
@@ -169,7 +185,14 @@ static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
 		/* the socket takes no header: drop the guest's */
 		iov_iter_advance(&msg.msg_iter, nvq->vhost_hlen);
 		len = iov_iter_count(&msg.msg_iter);
-		ret = sock->ops->sendmsg(sock, &msg, len);
+		if (len > VHNET_TX_MAX_LEN) {
+			/* larger than any frame: never handed to the socket, the chain is consumed */
+			vq->stats.tx_too_long++;
+			len = 0;
+			ret = -EMSGSIZE;
+		} else {
+			ret = sock->ops->sendmsg(sock, &msg, len);
+		}
 		if (ret == -EAGAIN || ret == -ENOMEM || ret == -ENOBUFS) {
 			vhnet_vring_unget(r, 1);
 			vq->stats.tap_full++;
@@ -189,9 +212,7 @@ static void vhnet_handle_tx(struct vhnet_net_vq *nvq, bool kicked)
 		vq->stats.packets++;
 		pkts++;
 		total += len;
-		if (vhnet_net_exceeds_weight(vq, pkts, total))
-			break;
-	}
+	} while (!vhnet_net_exceeds_weight(vq, ++iters, total, descs));
 done:
 	vhnet_vq_end_pass(vq, pkts);
 out:
@@ -236,7 +257,8 @@ enum vhnet_rx_bufs {
 static enum vhnet_rx_bufs vhnet_get_rx_bufs(struct vhnet_net_vq *nvq, size_t want,
 					    unsigned int quota, unsigned int *count,
 					    unsigned int *segs, struct vhnet_ring_log *log,
-					    unsigned int *nlog, enum vhnet_ring_err *err)
+					    unsigned int *nlog, unsigned int *descs,
+					    enum vhnet_ring_err *err)
 {
 	struct vhnet_vq *vq = &nvq->vq;
 	unsigned int heads = 0, seg = 0, logged = 0;
@@ -249,6 +271,7 @@ static enum vhnet_rx_bufs vhnet_get_rx_bufs(struct vhnet_net_vq *nvq, size_t wan
 		c.log_max = ARRAY_SIZE(vq->log) - logged;
 		ret = vhnet_vring_get_chain(&vq->ring, vq->iov + seg, ARRAY_SIZE(vq->iov) - seg,
 					    &c, err);
+		*descs += c.descs;
 		if (ret < 0 && *err == VHNET_RING_TOO_MANY_SEGS && heads) {
 			/* out of segments for this packet, not a broken ring */
 			vhnet_vring_unget(&vq->ring, heads);
@@ -320,7 +343,8 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 	struct iov_iter fixup;
 	struct socket *sock;
 	size_t total = 0, want;
-	int pkts = 0, sock_len, ret;
+	int pkts = 0, iters = 0, sock_len, ret;
+	unsigned int descs = 0;
 	bool mergeable, more;
 	__virtio16 num_buffers;
 
@@ -342,7 +366,7 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 	/* with VHOST_F_LOG_ALL every page the device writes is logged */
 	log = vhnet_vq_log_array(vq);
 
-	for (;;) {
+	do {
 		sock_len = vhnet_peek_len(sock);
 		if (sock_len <= 0) {
 			/* all received: wait for the socket */
@@ -352,7 +376,8 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 		sock_len += nvq->sock_hlen;
 		want = sock_len + nvq->vhost_hlen;
 
-		switch (vhnet_get_rx_bufs(nvq, want, quota, &heads, &segs, log, &nlog, &err)) {
+		switch (vhnet_get_rx_bufs(nvq, want, quota, &heads, &segs, log, &nlog, &descs,
+					  &err)) {
 		case VHNET_RX_OK:
 			break;
 		case VHNET_RX_TOO_SMALL:
@@ -414,9 +439,7 @@ static void vhnet_handle_rx(struct vhnet_net_vq *nvq, bool kicked)
 		vq->stats.bytes += sock_len - nvq->sock_hlen;
 		pkts++;
 		total += want;
-		if (vhnet_net_exceeds_weight(vq, pkts, total))
-			break;
-	}
+	} while (!vhnet_net_exceeds_weight(vq, ++iters, total, descs));
 done:
 	vhnet_vq_end_pass(vq, pkts);
 out:

@@ -34,6 +34,8 @@ struct vhnet_mem;
  * @starts, @stops: times a backend was attached to the stopped queue, detached from a running one
  * @pass_pkts:	passes by the packets they moved: 0, 1, 2-3, 4-7 ... 128-255, 256 and more
  * @errors:	times the ring was found broken, by kind
+ * @weight_exceeded: passes ended by the weight (and queued again) rather than by running out
+ * @tx_too_long: TX packets longer than a 64 KiB frame, dropped before the socket
  * @log_pages:	dirty-log bits set (one per 4 KiB guest page per write, repeats included)
  * @log_signals: times the log eventfd was signalled
  * @log_errors:	writes whose pages could not be logged (the bitmap is not mapped writable)
@@ -52,6 +54,8 @@ struct vhnet_vq_stats {
 	u64 stops;
 	u64 pass_pkts[VHNET_VQ_PASS_BUCKETS];
 	u64 errors[VHNET_RING_ERR_MAX];
+	u64 weight_exceeded;
+	u64 tx_too_long;
 	u64 log_pages;
 	u64 log_signals;
 	u64 log_errors;

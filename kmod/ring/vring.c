@@ -116,6 +116,7 @@ static int vhnet_chain_indirect(struct vhnet_vring *r, const struct vring_desc *
 			*err = VHNET_RING_LOOP;
 			return -ELOOP;
 		}
+		c->descs++;
 		if (vhnet_ring_read_guest(r, &d, table + (u64)i * sizeof(d), sizeof(d))) {
 			*err = VHNET_RING_BAD_INDIRECT;
 			return -EFAULT;
@@ -164,6 +165,7 @@ int vhnet_vring_get_chain(struct vhnet_vring *r, struct iovec *iov, unsigned int
 	int ret;
 
 	*err = VHNET_RING_OK;
+	c->descs = 0;
 	if (r->avail_idx == r->last_avail_idx) {
 		if (vhnet_ring_get16(r, &r->avail_idx, &r->avail->idx)) {
 			*err = VHNET_RING_EFAULT_RING;
@@ -203,6 +205,7 @@ int vhnet_vring_get_chain(struct vhnet_vring *r, struct iovec *iov, unsigned int
 			*err = VHNET_RING_LOOP;
 			return -ELOOP;
 		}
+		c->descs++;
 		if (vhnet_ring_read(r, &d, r->desc + i, sizeof(d))) {
 			*err = VHNET_RING_EFAULT_RING;
 			return -EFAULT;

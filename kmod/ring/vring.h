@@ -111,6 +111,8 @@ struct vhnet_ring_log {
  *		per descriptor, guest physical), or NULL not to record them
  * @log_max:	set by the caller: room in @log
  * @nlog:	entries recorded in @log
+ * @descs:	descriptors read for the chain, indirect ones included (work done, for the
+ *		caller's weight: set on success and on a broken ring alike)
  */
 struct vhnet_chain {
 	u16 head;
@@ -121,6 +123,7 @@ struct vhnet_chain {
 	struct vhnet_ring_log *log;
 	unsigned int log_max;
 	unsigned int nlog;
+	unsigned int descs;
 };
 
 int vhnet_vring_get_chain(struct vhnet_vring *r, struct iovec *iov, unsigned int max,

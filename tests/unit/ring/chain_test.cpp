@@ -551,3 +551,20 @@ TEST_CASE("indirect descriptor with F_NEXT is followed after the table",
     CHECK(t.c.out_len == 10);
     CHECK(t.c.in_len == 10);
 }
+
+TEST_CASE("get_chain counts the descriptors it read, indirect ones too", "[ring][chain]") {
+    Ring ring(16);
+    const std::vector<Buf> bufs = {
+        {ring.d.buffer(12), 12}, {ring.d.buffer(64), 64, true}, {ring.d.buffer(64), 64, true}};
+    ring.d.post(ring.d.add_chain(bufs));
+    ring.d.post(ring.d.add_indirect(bufs));
+    Taken t = take(ring.r());
+    REQUIRE(t.ret == 1);
+    CHECK(t.c.descs == 3);
+    t = take(ring.r());
+    REQUIRE(t.ret == 1);
+    CHECK(t.c.descs == 4); // the ring's descriptor and the table's three
+    t = take(ring.r());
+    CHECK(t.ret == 0);
+    CHECK(t.c.descs == 0);
+}
