@@ -90,15 +90,16 @@ void vhnet_vq_error(struct vhnet_vq *vq)
 
 /*
  * The driver broke the ring: stop this queue (only this one) until it is configured again,
- * say why once in a while, and tell the driver through the err eventfd.
+ * count why (debugfs error_*), and tell the driver through the err eventfd. A guest must not
+ * be able to make the host print: only pr_debug, as vhost.
  * Caller must hold vq->mutex.
  */
 void vhnet_vq_fail(struct vhnet_vq *vq, enum vhnet_ring_err err)
 {
 	vq->broken = true;
 	vq->stats.errors[err]++;
-	pr_warn_ratelimited("vhnet: instance %d queue %u stopped: %s\n",
-			    vq->dev->id, vq->index, vhnet_vring_error_name(err));
+	pr_debug("vhnet: instance %d queue %u stopped: %s\n", vq->dev->id, vq->index,
+		 vhnet_vring_error_name(err));
 	vhnet_vq_error(vq);
 }
 
