@@ -5,12 +5,14 @@
  * and of the backend socket. Work items are queued at most once; a flush waits for everything
  * queued before it.
  */
+#include <linux/cgroup.h>
 #include <linux/completion.h>
 #include <linux/file.h>
 #include <linux/kthread.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 
+#include "compat.h"
 #include "worker.h"
 
 static int vhnet_worker_fn(void *data)
@@ -55,12 +57,25 @@ int vhnet_worker_start(struct vhnet_worker *w, struct mm_struct *mm, const char 
 {
 	struct task_struct *task;
 
+	int r;
+
 	init_llist_head(&w->list);
 	w->mm = mm;
 	task = kthread_create(vhnet_worker_fn, w, "%s", name);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
-	w->task = task;
+	/*
+	 * The worker does the owner's work: it joins the owner's cgroups before it first runs, so
+	 * that the VM's cpu, cpuset, pids and memory limits hold for it and what it allocates is
+	 * charged to the owner, as vhost's worker does.
+	 */
+	r = vhnet_worker_adopt_cgroups(task);
+	if (r) {
+		kthread_stop(task);
+		return r;
+	}
+	/* the list and mm are set before the task is seen (vhnet_work_queue()) */
+	smp_store_release(&w->task, task);
 	wake_up_process(task);
 	return 0;
 }
@@ -72,19 +87,30 @@ void vhnet_worker_stop(struct vhnet_worker *w)
 		return;
 	vhnet_worker_flush(w);
 	kthread_stop(w->task);
-	w->task = NULL;
+	/*
+	 * Nothing queues work any more: every poll was stopped and every backend detached before,
+	 * and the flush above ran what they queued.
+	 */
+	WRITE_ONCE(w->task, NULL);
 	WARN_ON(!llist_empty(&w->list));
 }
 
 /* Queue @work unless it is queued already. Returns whether it was queued now. */
 bool vhnet_work_queue(struct vhnet_worker *w, struct vhnet_work *work)
 {
-	if (!w->task)
+	/*
+	 * Called from wake-ups of eventfds and sockets, without our locks: the task is read once,
+	 * paired with the release in vhnet_worker_start(). It cannot go away under us: the polls
+	 * that call this are stopped before vhnet_worker_stop().
+	 */
+	struct task_struct *task = smp_load_acquire(&w->task);
+
+	if (!task)
 		return false;
 	if (test_and_set_bit(0, &work->queued))
 		return false;
 	llist_add(&work->node, &w->list);
-	wake_up_process(w->task);
+	wake_up_process(task);
 	return true;
 }
 
@@ -103,7 +129,7 @@ void vhnet_worker_flush(struct vhnet_worker *w)
 {
 	struct vhnet_flush flush;
 
-	if (!w->task)
+	if (!READ_ONCE(w->task))
 		return;
 	init_completion(&flush.done);
 	vhnet_work_init(&flush.work, vhnet_flush_fn);
