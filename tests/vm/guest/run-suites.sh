@@ -50,11 +50,39 @@ boot_checks() {
 	check_dmesg boot
 }
 
+# Runs one suite and holds it to what it said it would run: every test --list names must report
+# exactly once, a suite that lists nothing (a typo, a filter that matches nothing) fails, and so
+# does one that exits non-zero (crashed, killed, failed to start) without a "not ok" of its own.
+run_suite() {
+	s=$1
+	vhnet-vmtest --list --suite "$s" ${FILTER:+--filter "$FILTER"} >/tmp/list.$s 2>&1
+	lrc=$?
+	if [ $lrc != 0 ] || [ ! -s /tmp/list.$s ]; then
+		say "not ok $s/suite-ran - no test of suite $s matches '${FILTER:-*}' (list exit $lrc: $(head -c 200 /tmp/list.$s))"
+		return
+	fi
+	{ timeout ${SUITE_TIMEOUT:-900} vhnet-vmtest --suite "$s" ${FILTER:+--filter "$FILTER"} 2>&1
+	  echo $? >/tmp/rc.$s; } | tee /tmp/out.$s >$OUT
+	rc=$(cat /tmp/rc.$s)
+	[ "$rc" = 124 ] || [ "$rc" = 143 ] && say "not ok $s/suite-timeout - suite killed after ${SUITE_TIMEOUT:-900}s"
+	missing=0
+	while read -r t; do
+		n=$(grep -c -E "^(not )?ok $t( |\$)" /tmp/out.$s)
+		if [ "$n" = 0 ]; then
+			say "not ok $t - no result (the suite ended before it reported)"
+			missing=$((missing + 1))
+		elif [ "$n" != 1 ]; then
+			say "not ok $t - reported $n times"
+		fi
+	done </tmp/list.$s
+	if [ "$rc" != 0 ] && ! grep -q '^not ok ' /tmp/out.$s && [ $missing = 0 ]; then
+		say "not ok $s/suite-exit - vhnet-vmtest exited $rc with no failure reported"
+	fi
+}
+
 run_tests() {
 	for s in $SUITES; do
-		timeout ${SUITE_TIMEOUT:-900} vhnet-vmtest --suite "$s" ${FILTER:+--filter "$FILTER"} >$OUT 2>&1
-		rc=$?
-		[ $rc = 124 ] || [ $rc = 143 ] && say "not ok $s/suite-timeout - suite killed after ${SUITE_TIMEOUT:-900}s"
+		run_suite "$s"
 		check_dmesg "$s"
 		check_instances "$s"
 	done
