@@ -28,9 +28,11 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@tests/run-all.sh
 
-# Only the VM suites: make vm SUITE=dev FILTER='dev/set-owner*'
+# Only the VM suites: make vm SUITE=dev FILTER='dev/set-owner*'; REPEAT=N runs the migration
+# sequence N times (make vm SUITE=migration REPEAT=10)
 vm: all
-	tests/vm/run.sh $(foreach s,$(SUITE),--suite $(s)) $(if $(FILTER),--filter '$(FILTER)')
+	tests/vm/run.sh $(foreach s,$(SUITE),--suite $(s)) $(if $(FILTER),--filter '$(FILTER)') \
+		$(if $(REPEAT),--repeat $(REPEAT))
 
 # Packets per second, latency and nested-guest TCP for vhnet, vhost-net and a bare tap, in the
 # instruction-counted and the wall-clock VM: build/bench/results.{md,json,png}. QUICK=1: a short

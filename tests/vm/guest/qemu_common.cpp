@@ -136,12 +136,9 @@ void write_all(int fd, const std::string &s) {
     }
 }
 
-std::string pidfile(Backend b) {
-    return fmt::format("{}/{}/pid", kRoot, name(b));
-}
-
-pid_t read_pid(Backend b) {
-    const auto text = slurp(pidfile(b));
+// The QEMU whose pid is in state dir `dir`, or -1.
+pid_t read_pid(const std::string &dir) {
+    const auto text = slurp(dir + "/pid");
     const pid_t pid = static_cast<pid_t>(std::atoi(text.c_str()));
     // A recycled pid is not our QEMU.
     if (!running(pid) || slurp(fmt::format("/proc/{}/comm", pid)).rfind("qemu-system", 0) != 0)
@@ -201,8 +198,21 @@ std::string tap_name(Backend b) {
     return fmt::format("qt{}", subnet(b));
 }
 
-std::string Guest::dir() const {
-    return fmt::format("{}/{}", kRoot, name(b_));
+GuestSpec default_spec(Backend b) {
+    GuestSpec s;
+    s.backend = b;
+    s.dir = fmt::format("{}/{}", kRoot, name(b));
+    s.tap = tap_name(b);
+    s.host_ip = host_ip(b);
+    s.guest_ip = guest_ip(b);
+    s.mac = fmt::format("52:54:00:00:{:02x}:02", subnet(b));
+    return s;
+}
+
+std::string Guest::label() const {
+    if (spec_.dir == default_spec(b_).dir)
+        return name(b_);
+    return fmt::format("{} ({})", name(b_), spec_.dir);
 }
 
 bool Guest::alive() const {
@@ -210,24 +220,37 @@ bool Guest::alive() const {
 }
 
 Guest Guest::ensure(Backend b) {
-    const pid_t pid = read_pid(b);
-    if (pid > 0)
-        return Guest(b, pid);
+    if (const auto g = find(default_spec(b)))
+        return *g;
     return start(b);
+}
+
+std::optional<Guest> Guest::find(const GuestSpec &spec) {
+    const pid_t pid = read_pid(spec.dir);
+    if (pid > 0)
+        return Guest(spec, pid);
+    return std::nullopt;
 }
 
 Guest Guest::start(Backend b, Launch how) {
     quit_all();
 
-    const std::string d = fmt::format("{}/{}", kRoot, name(b));
+    const auto tap = tap_name(b);
+    if (!fs::exists("/sys/class/net/" + tap))
+        must_sh(fmt::format("vhnetctl tap add {} --addr {}/24", tap, qemu::host_ip(b)));
+    must_sh(fmt::format("ip link set {} up", tap));
+    auto spec = default_spec(b);
+    spec.how = how;
+    return launch(spec);
+}
+
+Guest Guest::launch(const GuestSpec &spec) {
+    const Backend b = spec.backend;
+    const std::string &d = spec.dir;
+    const std::string &tap = spec.tap;
     fs::create_directories(d);
     for (const char *f : {"console.log", "ctl.sock", "qmp.sock", "qemu.log", "pid"})
         fs::remove(d + "/" + f);
-
-    const auto tap = tap_name(b);
-    if (!fs::exists("/sys/class/net/" + tap))
-        must_sh(fmt::format("vhnetctl tap add {} --addr {}/24", tap, host_ip(b)));
-    must_sh(fmt::format("ip link set {} up", tap));
 
     // The nested guest: KVM on the test VM's emulated SVM, Debian's kernel, a busybox init.
     std::vector<std::string> qemu = {
@@ -238,7 +261,7 @@ Guest Guest::start(Backend b, Launch how) {
         "host",
         "-nodefaults",
         "-m",
-        "512",
+        std::to_string(spec.mem_mib),
         "-smp",
         "1",
         "-L",
@@ -248,7 +271,7 @@ Guest Guest::start(Backend b, Launch how) {
         "-initrd",
         "/vm/inner/initrd.gz",
         "-append",
-        fmt::format("console=ttyS0 quiet panic=-1 vhnet.ip={}/24", guest_ip(b)),
+        fmt::format("console=ttyS0 quiet panic=-1 vhnet.ip={}/24", spec.guest_ip),
         "-display",
         "none",
         "-serial",
@@ -262,11 +285,12 @@ Guest Guest::start(Backend b, Launch how) {
         "-qmp",
         fmt::format("unix:{}/qmp.sock,server=on,wait=off", d),
         "-device",
-        fmt::format("virtio-net-pci,netdev=n0,romfile=,mac=52:54:00:00:{:02x}:02", subnet(b)),
+        fmt::format("virtio-net-pci,netdev=n0,romfile=,mac={}", spec.mac),
     };
+    qemu.insert(qemu.end(), spec.extra_args.begin(), spec.extra_args.end());
 
     std::vector<std::string> argv;
-    if (how == Launch::Vhnetctl) {
+    if (spec.how == Launch::Vhnetctl) {
         argv = {"vhnetctl", "qemu", "--tap", tap};
         if (b == Backend::Userspace)
             argv.push_back("--no-vhost");
@@ -308,9 +332,32 @@ Guest Guest::start(Backend b, Launch how) {
         ::_exit(127);
     }
     std::ofstream(d + "/pid") << pid << "\n";
-    Guest g(b, pid);
-    g.wait_ready(1);
+    Guest g(spec, pid);
+    if (spec.wait_ready)
+        g.wait_ready(1);
+    else
+        g.wait_qmp();
     return g;
+}
+
+void Guest::wait_qmp(unsigned timeout_s) const {
+    const auto end = Clock::now() + std::chrono::seconds(timeout_s);
+    for (;;) {
+        if (!alive())
+            fail(fmt::format("{}: QEMU exited before QMP was up: {}", label(),
+                             tail(slurp(dir() + "/qemu.log"), 5)));
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof a.sun_path, "%s/qmp.sock", dir().c_str());
+        const bool up = ::connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+        ::close(fd);
+        if (up)
+            return;
+        if (Clock::now() > end)
+            fail(fmt::format("{}: QMP not up after {}s", label(), timeout_s));
+        std::this_thread::sleep_for(100ms);
+    }
 }
 
 unsigned Guest::boots() const {
@@ -322,9 +369,9 @@ void Guest::wait_ready(unsigned boots_wanted, unsigned timeout_s) const {
     while (boots() < boots_wanted) {
         if (!alive())
             fail(fmt::format("{}: QEMU exited before the guest was ready: {} | console: {}",
-                             name(b_), tail(slurp(dir() + "/qemu.log"), 5), console_tail(10)));
+                             label(), tail(slurp(dir() + "/qemu.log"), 5), console_tail(10)));
         if (Clock::now() > end)
-            fail(fmt::format("{}: guest not ready after {}s; console: {}", name(b_), timeout_s,
+            fail(fmt::format("{}: guest not ready after {}s; console: {}", label(), timeout_s,
                              console_tail(15)));
         std::this_thread::sleep_for(250ms);
     }
@@ -345,7 +392,7 @@ Cmd Guest::run(const std::string &command, unsigned timeout_s) const {
     ::close(fd);
     if (!ok)
         fail(fmt::format("{}: guest command '{}' gave no answer in {}s (got '{}'); console: {}",
-                         name(b_), command, timeout_s, tail(buf, 5), console_tail(10)));
+                         label(), command, timeout_s, tail(buf, 5), console_tail(10)));
     // Lines up to the last earlier "@@" line answer commands of abandoned connections.
     const auto pos = buf.find(end);
     std::size_t start = 0;
@@ -364,7 +411,7 @@ Cmd Guest::run(const std::string &command, unsigned timeout_s) const {
 std::string Guest::must(const std::string &command, unsigned timeout_s) const {
     auto c = run(command, timeout_s);
     if (c.status != 0)
-        fail(fmt::format("{}: guest command '{}' exited {}: {}", name(b_), command, c.status,
+        fail(fmt::format("{}: guest command '{}' exited {}: {}", label(), command, c.status,
                          tail(c.out, 5)));
     return c.out;
 }
@@ -379,7 +426,7 @@ nlohmann::json Guest::qmp(const std::string &execute, const nlohmann::json &args
             if (nl == std::string::npos) {
                 if (!read_until(fd, buf, Clock::now() + 30s,
                                 [](const auto &b) { return b.find('\n') != std::string::npos; }))
-                    fail(fmt::format("{}: QMP: no answer to {}", name(b_), execute));
+                    fail(fmt::format("{}: QMP: no answer to {}", label(), execute));
                 continue;
             }
             const auto line = buf.substr(0, nl);
@@ -388,7 +435,7 @@ nlohmann::json Guest::qmp(const std::string &execute, const nlohmann::json &args
             if (doc.is_discarded() || doc.contains("event"))
                 continue;
             if (doc.contains("error"))
-                fail(fmt::format("{}: QMP {}: {}", name(b_), execute, doc["error"].dump()));
+                fail(fmt::format("{}: QMP {}: {}", label(), execute, doc["error"].dump()));
             if (doc.contains(want))
                 return doc[want];
         }
@@ -421,7 +468,7 @@ void Guest::quit() const {
 void Guest::kill() const {
     ::kill(pid_, SIGKILL);
     if (!wait_gone(pid_, 20s))
-        fail(fmt::format("{}: QEMU (pid {}) still there 20s after SIGKILL", name(b_), pid_));
+        fail(fmt::format("{}: QEMU (pid {}) still there 20s after SIGKILL", label(), pid_));
 }
 
 std::string Guest::console_tail(unsigned lines) const {
@@ -435,8 +482,8 @@ int Guest::vhnet_instance() const {
 
 void quit_all() {
     for (const auto b : kBackends)
-        if (const pid_t pid = read_pid(b); pid > 0)
-            Guest(b, pid).quit();
+        if (const auto g = Guest::find(default_spec(b)))
+            g->quit();
 }
 
 Transfer tcp_to_guest(const Guest &g, unsigned mib) {
@@ -444,7 +491,7 @@ Transfer tcp_to_guest(const Guest &g, unsigned mib) {
     const auto sent = first_word(must_sh(fmt::format(
         "dd if=/dev/urandom of={} bs=1M count={} 2>/dev/null && sha256sum {}", blob, mib, blob)));
     g.must("rm -f /tmp/rx /tmp/rx.log; vhnet-xfer recv 5001 /tmp/rx >/tmp/rx.log 2>&1 &");
-    must_sh(fmt::format("vhnet-xfer send {} 5001 <{}", guest_ip(g.backend()), blob));
+    must_sh(fmt::format("vhnet-xfer send {} 5001 <{}", g.guest_ip(), blob));
     std::string log;
     for (int i = 0; i < 100 && log.find("received") == std::string::npos; i++) {
         log = g.must("cat /tmp/rx.log");
@@ -467,8 +514,7 @@ Transfer tcp_from_guest(const Guest &g, unsigned mib) {
     const std::string rx = fmt::format("{}/rx", kRoot), log = rx + ".log";
     fs::remove(log);
     must_sh(fmt::format("vhnet-xfer recv 5002 {} >{} 2>&1 &", rx, log));
-    g.must(fmt::format("vhnet-xfer send {} 5002 </tmp/tx; rm -f /tmp/tx", host_ip(g.backend())),
-           300);
+    g.must(fmt::format("vhnet-xfer send {} 5002 </tmp/tx; rm -f /tmp/tx", g.host_ip()), 300);
     std::string text;
     for (int i = 0; i < 100 && text.find("received") == std::string::npos; i++) {
         text = slurp(log);
@@ -485,8 +531,7 @@ Transfer tcp_from_guest(const Guest &g, unsigned mib) {
 }
 
 unsigned ping(const Guest &g, unsigned count, unsigned wait_s) {
-    const auto c =
-        sh(fmt::format("ping -A -q -c {} -W {} {}", count, wait_s, guest_ip(g.backend())));
+    const auto c = sh(fmt::format("ping -A -q -c {} -W {} {}", count, wait_s, g.guest_ip()));
     unsigned sent = 0, received = 0;
     const auto pos = c.out.find("packets transmitted");
     if (pos == std::string::npos ||

@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,8 +38,34 @@ using vmtest::Cmd;
 using vmtest::must_sh;
 using vmtest::sh;
 
+// Everything that tells one guest from another, for suites that run several guests of one
+// backend at once (migration: a source and a destination). default_spec(b) is the qemu suite's
+// guest of backend b.
+struct GuestSpec {
+    Backend backend = Backend::Vhnet;
+    std::string dir;      // its state: pid, console.log, ctl.sock, qmp.sock, qemu.log
+    std::string tap;      // the tap QEMU is given (created by vhnetctl or QEMU if missing)
+    std::string host_ip;  // the test VM's end of the guest's network
+    std::string guest_ip; // the guest's eth0 (without prefix length: /24)
+    std::string mac;
+    unsigned mem_mib = 512;
+    // Appended to QEMU's command line (e.g. -incoming defer).
+    std::vector<std::string> extra_args;
+    Launch how = Launch::Vhnetctl;
+    // Wait until the guest's init says it is ready; otherwise only until QMP listens (a
+    // destination of a migration boots nothing).
+    bool wait_ready = true;
+};
+GuestSpec default_spec(Backend b);
+
 class Guest {
 public:
+    // Starts QEMU as `spec` says, leaving other guests alone; the tap must exist or be
+    // creatable by QEMU or vhnetctl.
+    static Guest launch(const GuestSpec &spec);
+    // The running QEMU of `spec`'s state dir, or none.
+    static std::optional<Guest> find(const GuestSpec &spec);
+
     // Boots a guest for `b` (creating its tap if needed) and waits until its init is ready.
     // Any guest of another backend is shut down first: one at a time shares the VM's CPUs.
     static Guest start(Backend b, Launch how = Launch::Vhnetctl);
@@ -70,13 +97,23 @@ public:
     // The vhnet debugfs instance QEMU owns (Vhnet only), or -1.
     int vhnet_instance() const;
 
-    Guest(Backend b, pid_t pid) : b_(b), pid_(pid) {}
+    const std::string &dir() const { return spec_.dir; }
+    const GuestSpec &spec() const { return spec_; }
+    const std::string &guest_ip() const { return spec_.guest_ip; }
+    const std::string &host_ip() const { return spec_.host_ip; }
+    // Waits until QEMU accepts QMP connections; fails if it exits first.
+    void wait_qmp(unsigned timeout_s = 60) const;
+
+    Guest(Backend b, pid_t pid) : Guest(default_spec(b), pid) {}
+    Guest(GuestSpec spec, pid_t pid) : b_(spec.backend), pid_(pid), spec_(std::move(spec)) {}
 
 private:
-    std::string dir() const;
+    // The backend's name, and the state dir if it is not the default one.
+    std::string label() const;
 
     Backend b_;
     pid_t pid_;
+    GuestSpec spec_;
 };
 
 // Shuts down every running guest.

@@ -3,26 +3,36 @@
 // nested guest). The sender shuts its side down after the last byte and waits for the receiver
 // to close, so "sent" means "received"; the receiver stores what arrived for sha256sum.
 //
-//   vhnet-xfer recv PORT FILE     accept one connection, write it to FILE; prints
+//   vhnet-xfer recv [--rate BYTES_PER_S] PORT FILE
+//                                 accept one connection, write it to FILE; prints
 //                                 "received BYTES bytes in SECONDS s, MBITS Mbit/s"
-//   vhnet-xfer send HOST PORT [BYTES]
+//       --rate          read no faster than about BYTES_PER_S: a faster sender then keeps the
+//                       receive queue full (received data waits in the NIC's buffers)
+//   vhnet-xfer send [--rate BYTES_PER_S] [--until-signal] HOST PORT [BYTES]
 //                                 send standard input, or BYTES zero bytes from memory (no
 //                                 source to slow it down); prints "sent BYTES bytes in SECONDS s"
+//       --rate          pace the stream to about BYTES_PER_S (a stall is caught up afterwards),
+//                       so that a short input lasts long enough to span an event (a migration)
+//       --until-signal  stop early on SIGUSR1: after the chunk in hand, shut down as at the
+//                       end of the input; what was sent is then a prefix of the input
 //
 // Exit status 0 on success, 1 with a one-line message on stderr otherwise.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -52,7 +62,36 @@ double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-int recv_cmd(const char *port, const char *path) {
+volatile sig_atomic_t stop_requested = 0;
+
+void on_stop(int) {
+    stop_requested = 1;
+}
+
+struct Options {
+    unsigned long long rate = 0; // bytes per second; 0: as fast as it goes
+    bool until_signal = false;
+};
+
+// With a rate: waits until `total` bytes are due since t0 (or a stop is requested).
+void pace(const Options &o, Clock::time_point t0, unsigned long long total) {
+    if (!o.rate)
+        return;
+    const auto due = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                              static_cast<double>(total) / static_cast<double>(o.rate)));
+    while (!stop_requested && Clock::now() < due)
+        std::this_thread::sleep_for(
+            std::min<Clock::duration>(due - Clock::now(), std::chrono::milliseconds(20)));
+}
+
+// With a rate, about 16 chunks a second, so that the stream is smooth.
+std::size_t chunk_size(const Options &o) {
+    return o.rate
+               ? static_cast<std::size_t>(std::clamp<unsigned long long>(o.rate / 16, 4096, kChunk))
+               : kChunk;
+}
+
+int recv_cmd(const Options &o, const char *port, const char *path) {
     const int out = ::open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (out < 0)
         die(std::string("open ") + path);
@@ -69,10 +108,10 @@ int recv_cmd(const char *port, const char *path) {
         die("accept");
     ::close(ls);
 
-    std::vector<char> buf(kChunk);
+    std::vector<char> buf(chunk_size(o));
     unsigned long long total = 0;
     const auto t0 = Clock::now();
-    for (;;) {
+    for (;; pace(o, t0, total)) {
         const ssize_t n = ::read(s, buf.data(), buf.size());
         if (n < 0 && errno == EINTR)
             continue;
@@ -93,7 +132,13 @@ int recv_cmd(const char *port, const char *path) {
     return 0;
 }
 
-int send_cmd(const char *host, const char *port, const char *zeros) {
+int send_cmd(const Options &o, const char *host, const char *port, const char *zeros) {
+    if (o.until_signal) {
+        struct sigaction sa {};
+        sa.sa_handler = on_stop;
+        ::sigemptyset(&sa.sa_mask);
+        ::sigaction(SIGUSR1, &sa, nullptr);
+    }
     const int s = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -110,11 +155,12 @@ int send_cmd(const char *host, const char *port, const char *zeros) {
         ::usleep(100 * 1000);
     }
 
-    std::vector<char> buf(kChunk);
+    std::vector<char> buf(chunk_size(o));
     unsigned long long total = 0;
     const auto t0 = Clock::now();
     if (zeros) {
-        for (unsigned long long left = std::strtoull(zeros, nullptr, 0); left;) {
+        for (unsigned long long left = std::strtoull(zeros, nullptr, 0); left && !stop_requested;
+             pace(o, t0, total)) {
             const std::size_t n = left < buf.size() ? static_cast<std::size_t>(left) : buf.size();
             if (!write_all(s, buf.data(), n))
                 die("send");
@@ -122,7 +168,10 @@ int send_cmd(const char *host, const char *port, const char *zeros) {
             left -= n;
         }
     }
-    while (!zeros) {
+    while (!zeros && !stop_requested) {
+        pace(o, t0, total);
+        if (stop_requested)
+            break;
         const ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
         if (n < 0 && errno == EINTR)
             continue;
@@ -137,8 +186,9 @@ int send_cmd(const char *host, const char *port, const char *zeros) {
     if (::shutdown(s, SHUT_WR) < 0)
         die("shutdown");
     // The receiver closes after it has read everything.
-    while (::read(s, buf.data(), buf.size()) > 0) {
-    }
+    for (ssize_t n; (n = ::read(s, buf.data(), buf.size())) != 0;)
+        if (n < 0 && errno != EINTR)
+            break;
     std::printf("sent %llu bytes in %.3f s\n", total, seconds_since(t0));
     ::close(s);
     return 0;
@@ -148,10 +198,28 @@ int send_cmd(const char *host, const char *port, const char *zeros) {
 
 int main(int argc, char **argv) {
     const std::string cmd = argc > 1 ? argv[1] : "";
-    if (cmd == "recv" && argc == 4)
-        return recv_cmd(argv[2], argv[3]);
-    if (cmd == "send" && (argc == 4 || argc == 5))
-        return send_cmd(argv[2], argv[3], argc == 5 ? argv[4] : nullptr);
-    std::fprintf(stderr, "usage: vhnet-xfer recv PORT FILE | vhnet-xfer send HOST PORT [BYTES]\n");
+    Options o;
+    std::vector<const char *> pos;
+    bool ok = cmd == "recv" || cmd == "send";
+    for (int i = 2; i < argc; i++) {
+        const std::string a = argv[i];
+        if (a == "--rate" && i + 1 < argc) {
+            char *end = nullptr;
+            o.rate = std::strtoull(argv[++i], &end, 0);
+            ok = ok && *end == '\0' && o.rate > 0;
+        } else if (a == "--until-signal" && cmd == "send") {
+            o.until_signal = true;
+        } else if (a.rfind("--", 0) == 0) {
+            ok = false;
+        } else {
+            pos.push_back(argv[i]);
+        }
+    }
+    if (ok && cmd == "recv" && pos.size() == 2)
+        return recv_cmd(o, pos[0], pos[1]);
+    if (ok && cmd == "send" && (pos.size() == 2 || pos.size() == 3))
+        return send_cmd(o, pos[0], pos[1], pos.size() == 3 ? pos[2] : nullptr);
+    std::fprintf(stderr, "usage: vhnet-xfer recv [--rate BYTES_PER_S] PORT FILE | vhnet-xfer send "
+                         "[--rate BYTES_PER_S] [--until-signal] HOST PORT [BYTES]\n");
     return 2;
 }
