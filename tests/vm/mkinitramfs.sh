@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the test VM's initramfs as concatenated gzip'd cpio archives:
-#   base    busybox, /init, the Debian kernel's modules (tun, tap, vhost_net, kvm ...); cached
+#   base    busybox, /init, the Debian kernel's modules (tun, tap, vhost_net, kvm, bridge ...); cached
 #           under build/vm/ and rebuilt only when the kernel or this script changes;
 #   nested  (-n only) QEMU with its libraries and firmware, and the kernel for a nested guest;
 #           cached like base;
@@ -31,8 +31,10 @@ work=$(dirname "$out")
 mkdir -p "$work"
 moddir=/lib/modules/$kver
 
-# Kernel modules the guest loads, in this order after their dependencies.
-want=(tun tap vhost_iotlb vhost vhost_net irqbypass kvm kvm-amd)
+# Kernel modules the guest loads, in this order after their dependencies (bridge, with stp and
+# llc: the migration suite's bridge br-mig). This list is part of this script, so the base
+# layer's stamp changes with it.
+want=(tun tap vhost_iotlb vhost vhost_net irqbypass kvm kvm-amd bridge)
 
 # The nested guest's modules: its NIC and the virtio-serial port its commands come through.
 inner_want=(virtio_pci virtio_net virtio_console)
@@ -82,11 +84,13 @@ install_modules() {
 }
 
 # A cached layer: build it with function $2 into $1 unless its stamp (this script, the files
-# $3...) is unchanged.
+# $3..., and the kernel: Debian updates a kernel package in place under the same version string,
+# so its package version and modules.dep count too) is unchanged.
 cached_layer() {
 	local file=$1 fn=$2 stamp
 	shift 2
-	stamp=$( (cat "$0" "$@"; echo "$kver") | sha256sum | cut -c1-16)
+	stamp=$( (cat "$0" "$@" "/lib/modules/$kver/modules.dep"; echo "$kver"
+		dpkg-query -W -f='${Version}' "linux-image-$kver" 2>/dev/null) | sha256sum | cut -c1-16)
 	[[ -s $file && $(cat "$file.stamp" 2>/dev/null) == "$stamp" ]] && return 0
 	root=$(mktemp -d "$work/layer.XXXXXX")
 	"$fn"

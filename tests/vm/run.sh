@@ -3,12 +3,16 @@
 # last, "vm: N passed, N failed". Exit status 1 on any failure.
 #
 #   run.sh [--suite NAME]... [--filter GLOB] [--mode test|demo] [--timeout SECONDS] [--icount]
-#          [--nested]
+#          [--nested] [--repeat N]
 #
 # --icount: one vCPU with instruction counting (-icount shift=0,sleep=off): guest time advances
 # one nanosecond per instruction, so rates in guest-seconds measure CPU cost and repeat exactly.
 # --nested: what a nested guest needs (QEMU, the inner initramfs, more memory), for suites other
-# than qemu that start one (bench-tcp); the qemu suite and the demo get it anyway.
+# than qemu that start one (bench-tcp); the qemu and migration suites and the demo get it anyway.
+# --repeat N: the migration suite runs its whole sequence of migrations N times in a row
+# (REPEAT=N in /vm/config); the suite's and the run's time limits grow with N.
+#
+# VHNET_KO, VMTEST_BIN, VHNETCTL_BIN, XFER_BIN: the module and binaries from elsewhere.
 #
 # Needs the module and the userspace built (make). Output: build/vm/{console,results}.log
 # (or $VM_DIR/...).
@@ -17,7 +21,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$top/build
 vm=${VM_DIR:-$build/vm}  # VM_DIR: another folder, so that two runs can go at once
 
-suites=() filter= mode=test timeout=1800 cpus=(-smp 2) want_nested=0
+suites=() filter= mode=test timeout= cpus=(-smp 2) want_nested=0 repeat=1
 while (($#)); do
 	case $1 in
 	--suite) suites+=("$2"); shift 2 ;;
@@ -26,34 +30,48 @@ while (($#)); do
 	--timeout) timeout=$2; shift 2 ;;
 	--icount) cpus=(-smp 1 -icount shift=0,sleep=off); shift ;;
 	--nested) want_nested=1; shift ;;
+	--repeat) repeat=$2; shift 2 ;;
 	*) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
 # Every suite, in the order they build on each other.
-((${#suites[@]})) || suites=(module dev abi fuzz datapath stats qemu)
+((${#suites[@]})) || suites=(module dev abi fuzz datapath dirtylog hostile stats audit qemu migration)
+[[ $repeat =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --repeat wants a positive number" >&2; exit 2; }
+# A repeat of the migration sequence takes about 4 minutes (more when migrations fail).
+: "${timeout:=$((1800 + (repeat - 1) * 600))}"
 
 kver=${KVER:-$("$top/scripts/kver.sh")}
-ko=$top/kmod/vhnet.ko
+ko=${VHNET_KO:-$top/kmod/vhnet.ko}
 bins=("${VMTEST_BIN:-$build/userspace/tests/vm/guest/vhnet-vmtest}" "${VHNETCTL_BIN:-$build/userspace/vhnetctl}")
-xfer=$build/userspace/tests/vm/guest/vhnet-xfer
+xfer=${XFER_BIN:-$build/userspace/tests/vm/guest/vhnet-xfer}
 bins+=("$xfer")
 # A nested guest (the qemu suite, the demo) needs QEMU and the inner initramfs in the VM, and
 # room for the inner guest's memory.
 nested=() mem=2048
-if [[ $mode == demo || " ${suites[*]} " == *" qemu "* ]] || ((want_nested)); then
+if [[ $mode == demo || " ${suites[*]} " == *" qemu "* || " ${suites[*]} " == *" migration "* ]] ||
+	((want_nested)); then
 	nested=(-n -x "$xfer")
 	mem=3072
 fi
 for f in "$ko" "${bins[@]}"; do
 	[[ -e $f ]] || { echo "run.sh: $f is missing; run 'make' first" >&2; exit 2; }
 done
+# A module built for another kernel (or a stale one from before a kernel update) would fail to
+# load in the VM and show only as a missing /dev/vhnet: say so here.
+vermagic=$(modinfo -F vermagic "$ko" 2>/dev/null | awk '{print $1}')
+if [[ $vermagic != "$kver" ]]; then
+	echo "run.sh: $ko is built for kernel '${vermagic:-?}', the VM boots $kver: run 'make kmod'" >&2
+	exit 2
+fi
 
 mkdir -p "$vm"
 cat >"$vm/config" <<CFG
 MODE=$mode
 SUITES="${suites[*]}"
 FILTER="$filter"
+REPEAT=$repeat
 CFG
+((repeat == 1)) || echo "SUITE_TIMEOUT=$((900 + (repeat - 1) * 600))" >>"$vm/config"
 "$top/tests/vm/mkinitramfs.sh" -k "$kver" -o "$vm/initrd.gz" -m "$ko" -c "$vm/config" "${nested[@]}" \
 	"${bins[@]}"
 
