@@ -139,9 +139,9 @@ void note_obs(const std::array<DevRun, 2> &runs) {
     }
 }
 
-void register_tests(std::span<const TestDef> tests) {
+void register_tests(std::span<const TestDef> tests, const char *suite) {
     for (const auto &t : tests)
-        add_test("datapath", t.name, t.fn, t.timeout_s);
+        add_test(suite, t.name, t.fn, t.timeout_s);
 }
 
 void must(const vhnet::Result<void> &r, const std::string &what) {

@@ -71,8 +71,8 @@ struct TestDef {
     void (*fn)();
     unsigned timeout_s;
 };
-// Registers tests of the suite (add_test), in order.
-void register_tests(std::span<const TestDef> tests);
+// Registers tests of a suite (add_test), in order: the datapath suite, or the one named.
+void register_tests(std::span<const TestDef> tests, const char *suite = "datapath");
 
 // The tests of the other files, registered by datapath_test.cpp in the order the suite runs:
 // datapath_test.cpp's own, the malformed rings, then the lifecycle.

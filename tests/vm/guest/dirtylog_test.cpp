@@ -444,8 +444,7 @@ const TestDef kTests[] = {
 };
 
 const bool registered = [] {
-    for (const auto &t : kTests)
-        add_test("dirtylog", t.name, t.fn, t.timeout_s);
+    register_tests(kTests, "dirtylog");
     return true;
 }();
 

@@ -256,8 +256,7 @@ const TestDef kTests[] = {
 };
 
 const bool registered = [] {
-    for (const auto &t : kTests)
-        add_test("hostile", t.name, t.fn, t.timeout_s);
+    register_tests(kTests, "hostile");
     return true;
 }();
 
