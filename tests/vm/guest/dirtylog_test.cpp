@@ -16,6 +16,7 @@
 
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "datapath_common.h"
 #include "harness.h"
@@ -141,6 +142,9 @@ struct Setup {
         if (vring_log)
             set_vring_log(true);
         must(d.attach(tap.fd()), "attach");
+        // Attaching runs each queue once (the ring and the socket are looked at), which may
+        // write the used ring; let that be over on both devices before a test clears the log.
+        std::this_thread::sleep_for(300ms);
     }
 
     static vhnet::Driver open_driver(const Ctx &c, bool log_all, size_t buffer, bool mergeable) {

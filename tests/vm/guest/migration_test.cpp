@@ -589,7 +589,7 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
         EXPECT_EQ(i.at("tx_state"), std::string("running"));
     }
     // Over the destination's own virtio-serial socket: the guest's init resumed.
-    EXPECT_EQ(first_word(dst.must("echo resumed", 30)), std::string("resumed"));
+    EXPECT_EQ(first_word(dst.must("echo resumed", 90)), std::string("resumed"));
 
     // The streams go on on the destination, then stop.
     std::this_thread::sleep_for(kAfter);
