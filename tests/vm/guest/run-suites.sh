@@ -61,9 +61,17 @@ run_suite() {
 		say "not ok $s/suite-ran - no test of suite $s matches '${FILTER:-*}' (list exit $lrc: $(head -c 200 /tmp/list.$s))"
 		return
 	fi
-	{ timeout ${SUITE_TIMEOUT:-900} vhnet-vmtest --suite "$s" ${FILTER:+--filter "$FILTER"} 2>&1
-	  echo $? >/tmp/rc.$s; } | tee /tmp/out.$s >$OUT
-	rc=$(cat /tmp/rc.$s)
+	# Into a file, streamed to the port by tail: not a pipe, which a process the suite leaves
+	# running (a nested guest outlives its test) could hold open.
+	: >/tmp/out.$s
+	tail -n +1 -f /tmp/out.$s >$OUT &
+	streamer=$!
+	timeout ${SUITE_TIMEOUT:-900} vhnet-vmtest --suite "$s" ${FILTER:+--filter "$FILTER"} \
+		>/tmp/out.$s 2>&1
+	rc=$?
+	sleep 2
+	kill $streamer
+	wait $streamer 2>/dev/null
 	[ "$rc" = 124 ] || [ "$rc" = 143 ] && say "not ok $s/suite-timeout - suite killed after ${SUITE_TIMEOUT:-900}s"
 	missing=0
 	while read -r t; do
