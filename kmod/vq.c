@@ -316,14 +316,9 @@ int vhnet_vq_init_access(struct vhnet_vq *vq)
 
 	if (!vq->private_data)
 		return 0;
-	if (put_user(__cpu_to_virtio16(true, r->used_flags), &r->used->flags))
+	if (vhnet_vring_put_used_flags(r))
 		return -EFAULT;
-	if (r->log_used) {
-		/* the flags are visible before their page is logged */
-		smp_wmb();
-		vhnet_ring_log_used(r, offsetof(struct vring_used, flags), sizeof(r->used->flags));
-		vhnet_vq_log_signal(vq);
-	}
+	vhnet_vq_log_signal(vq);
 	if (!access_ok(&r->used->idx, sizeof(r->used->idx)))
 		return -EFAULT;
 	if (get_user(used_idx, &r->used->idx)) {

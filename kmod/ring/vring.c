@@ -317,6 +317,15 @@ bool vhnet_vring_need_notify(struct vhnet_vring *r)
 	return vring_need_event(event, new, old);
 }
 
+/* Write used->flags as the device holds them (and log the write). */
+int vhnet_vring_put_used_flags(struct vhnet_vring *r)
+{
+	if (vhnet_ring_put16(r, r->used_flags, &r->used->flags))
+		return -EFAULT;
+	vhnet_vring_log(r, VHNET_USED_OFF(flags), sizeof(r->used->flags));
+	return 0;
+}
+
 /* Ask the driver not to kick: we are about to poll the ring anyway. */
 int vhnet_vring_disable_notify(struct vhnet_vring *r)
 {
@@ -325,10 +334,7 @@ int vhnet_vring_disable_notify(struct vhnet_vring *r)
 	r->used_flags |= VRING_USED_F_NO_NOTIFY;
 	if (r->event_idx)
 		return 0;
-	if (vhnet_ring_put16(r, r->used_flags, &r->used->flags))
-		return -EFAULT;
-	vhnet_vring_log(r, VHNET_USED_OFF(flags), sizeof(r->used->flags));
-	return 0;
+	return vhnet_vring_put_used_flags(r);
 }
 
 /*
@@ -347,10 +353,9 @@ int vhnet_vring_enable_notify(struct vhnet_vring *r, bool *more)
 		return 0;
 	r->used_flags &= ~VRING_USED_F_NO_NOTIFY;
 	if (!r->event_idx) {
-		ret = vhnet_ring_put16(r, r->used_flags, &r->used->flags);
+		ret = vhnet_vring_put_used_flags(r);
 		if (ret)
 			return ret;
-		vhnet_vring_log(r, VHNET_USED_OFF(flags), sizeof(r->used->flags));
 	} else {
 		ret = vhnet_ring_put16(r, r->avail_idx,
 				       (__virtio16 __user *)&r->used->ring[r->num]);

@@ -132,6 +132,7 @@ void vhnet_vring_unget(struct vhnet_vring *r, unsigned int n);
 int vhnet_vring_add_used(struct vhnet_vring *r, const struct vring_used_elem *elems,
 			 unsigned int n);
 bool vhnet_vring_need_notify(struct vhnet_vring *r);
+int vhnet_vring_put_used_flags(struct vhnet_vring *r);
 int vhnet_vring_disable_notify(struct vhnet_vring *r);
 int vhnet_vring_enable_notify(struct vhnet_vring *r, bool *more);
 int vhnet_vring_avail_empty(struct vhnet_vring *r, bool *empty);
