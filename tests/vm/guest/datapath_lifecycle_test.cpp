@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 // Suite "datapath", lifecycle under load: with TX flowing at full rate (a thread, or the owner
-// process itself, sending 64-frame batches as fast as the ring takes them), 100 times per
-// device: (a) the device file is closed, (b) the owner process is killed, (c) the backend is
-// detached and attached again. Afterwards no vhnet instance is left, the tap still carries a frame
-// written to it and serves a new device, and nothing hung (the test's time limit).
+// process itself, sending 64-frame batches as fast as the ring takes them), LIFECYCLE times (100;
+// 1 000 in make test-debug) per device: (a) the device file is closed, (b) the owner process is
+// killed, (c) the backend is detached and attached again, (d) the tap is deleted, (e)
+// RESET_OWNER, (f) the memory table is set again, (g) the backend swapped to another tap and back
+// without a detach. Afterwards no vhnet instance is left, the tap still carries a frame written
+// to it and serves a new device, and nothing hung (the test's time limit).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/wait.h>
@@ -11,6 +13,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <thread>
 
 #include "datapath_common.h"
@@ -20,7 +23,17 @@ using namespace dp;
 
 namespace {
 
-constexpr int kIterations = 100;
+int iterations() {
+    static const int n = [] {
+        const char *v = std::getenv("LIFECYCLE");
+        return v && *v ? std::atoi(v) : 100;
+    }();
+    return n;
+}
+// Seconds per device: generous for the debug kernel.
+unsigned per_device_limit() {
+    return 100 + static_cast<unsigned>(iterations());
+}
 constexpr uint16_t kTag = 0x0600;
 constexpr uint16_t kLoadTag = 0x0601;
 
@@ -108,7 +121,7 @@ void close_under_load(const Ctx &c, Obs &obs) {
     auto tap = open_tap(c.tap("lca"));
     int null = SYS(open("/dev/null", O_RDWR | O_CLOEXEC));
     uint64_t total = 0;
-    for (int i = 0; i < kIterations; i++) {
+    for (int i = 0; i < iterations(); i++) {
         auto d = must(vhnet::Driver::open(load_options(c, tap.fd())), "Driver::open");
         Sender s(d);
         if (!s.wait_progress(0, 128))
@@ -117,7 +130,7 @@ void close_under_load(const Ctx &c, Obs &obs) {
         total += s.completed();
     }
     close(null);
-    note("{}: {} packets completed over {} closes under load", c.name(), total, kIterations);
+    note("{}: {} packets completed over {} closes under load", c.name(), total, iterations());
     check_instances(c, before);
     check_tap(c, tap, obs);
 }
@@ -126,7 +139,7 @@ void close_under_load(const Ctx &c, Obs &obs) {
 void kill_owner_under_load(const Ctx &c, Obs &obs) {
     const int before = c.vhnet() ? vhnet_instances() : 0;
     auto tap = open_tap(c.tap("lcb"));
-    for (int i = 0; i < kIterations; i++) {
+    for (int i = 0; i < iterations(); i++) {
         int p[2];
         SYS(pipe2(p, O_CLOEXEC));
         std::fflush(stdout);
@@ -175,7 +188,7 @@ void detach_under_load(const Ctx &c, Obs &obs) {
         vhnet::Device &dev = *d.device();
         {
             Sender s(d);
-            for (int i = 0; i < kIterations; i++) {
+            for (int i = 0; i < iterations(); i++) {
                 if (!s.wait_progress(s.completed(), 64))
                     fail(fmt::format("{}: iteration {}: TX does not flow after attaching again",
                                      c.name(), i));
@@ -190,7 +203,7 @@ void detach_under_load(const Ctx &c, Obs &obs) {
         wait_tx_done(d);
         const auto &st = d.stats(Queue::Tx);
         note("{}: {} packets posted, {} completed over {} detaches", c.name(), st.posted,
-             st.completed, kIterations);
+             st.completed, iterations());
         EXPECT_EQ(st.completed, st.posted);
         EXPECT_EQ(st.bad_used, uint64_t{0});
         obs["all posted completed"] = "yes";
@@ -199,19 +212,116 @@ void detach_under_load(const Ctx &c, Obs &obs) {
     check_tap(c, tap, obs);
 }
 
-void lifecycle(void (*fn)(const Ctx &, Obs &)) {
-    auto runs = run_both(fn, 200);
-    expect_same_obs(runs);
+// (d) The tap is deleted while a thread sends through it: the device keeps a dead tun file as
+// its backend; TX must not hang, and the device closes cleanly. A new tap of the same name each
+// time.
+void delete_tap_under_load(const Ctx &c, Obs &obs) {
+    const int before = c.vhnet() ? vhnet_instances() : 0;
+    const auto name = c.tap("lcd");
+    for (int i = 0; i < iterations(); i++) {
+        auto tap = open_tap(name);
+        auto d = must(vhnet::Driver::open(load_options(c, tap.fd())), "Driver::open");
+        Sender s(d);
+        if (!s.wait_progress(0, 128))
+            fail(fmt::format("{}: iteration {}: TX does not flow", c.name(), i));
+        must(vhnet::Tap::remove(name), "delete " + name);
+    }
+    obs["deletes"] = "done";
+    check_instances(c, before);
+    auto tap = open_tap(name);
+    check_tap(c, tap, obs);
 }
 
-constexpr TestDef kTests[] = {
-    {"lifecycle-close-under-load", [] { lifecycle(close_under_load); }, 420},
-    {"lifecycle-kill-owner-under-load", [] { lifecycle(kill_owner_under_load); }, 420},
-    {"lifecycle-detach-under-load", [] { lifecycle(detach_under_load); }, 420},
-};
+// (e) RESET_OWNER while a thread sends; then the device is owned again and closed.
+void reset_owner_under_load(const Ctx &c, Obs &obs) {
+    const int before = c.vhnet() ? vhnet_instances() : 0;
+    auto tap = open_tap(c.tap("lce"));
+    for (int i = 0; i < iterations(); i++) {
+        auto d = must(vhnet::Driver::open(load_options(c, tap.fd())), "Driver::open");
+        {
+            Sender s(d);
+            if (!s.wait_progress(0, 128))
+                fail(fmt::format("{}: iteration {}: TX does not flow", c.name(), i));
+            must(d.device()->reset_owner(), "RESET_OWNER under load");
+        }
+        must(d.device()->set_owner(), "SET_OWNER after RESET_OWNER");
+    }
+    obs["reset owner"] = "ok";
+    check_instances(c, before);
+    check_tap(c, tap, obs);
+}
+
+// (f) The memory table is set again (the same one) while a thread sends: TX goes on.
+void mem_table_under_load(const Ctx &c, Obs &obs) {
+    const int before = c.vhnet() ? vhnet_instances() : 0;
+    auto tap = open_tap(c.tap("lcf"));
+    {
+        auto d = must(vhnet::Driver::open(load_options(c, tap.fd())), "Driver::open");
+        Sender s(d);
+        for (int i = 0; i < iterations(); i++) {
+            if (!s.wait_progress(s.completed(), 64))
+                fail(fmt::format("{}: iteration {}: TX does not flow after SET_MEM_TABLE", c.name(),
+                                 i));
+            must(d.device()->set_mem_table(d.memory()), "SET_MEM_TABLE under load");
+        }
+        if (!s.wait_progress(s.completed(), 64))
+            fail(fmt::format("{}: TX does not flow after the last SET_MEM_TABLE", c.name()));
+    }
+    obs["mem table"] = "ok";
+    check_instances(c, before);
+    check_tap(c, tap, obs);
+}
+
+// (g) Both queues' backend swapped to a second tap and back, no detach between, while a thread
+// sends: TX goes on, and every packet posted completes.
+void swap_backend_under_load(const Ctx &c, Obs &obs) {
+    const int before = c.vhnet() ? vhnet_instances() : 0;
+    auto tap = open_tap(c.tap("lcg"));
+    auto tap2 = open_tap(c.tap("lcg2"));
+    {
+        auto d = must(vhnet::Driver::open(load_options(c, tap.fd())), "Driver::open");
+        vhnet::Device &dev = *d.device();
+        {
+            Sender s(d);
+            for (int i = 0; i < iterations(); i++) {
+                if (!s.wait_progress(s.completed(), 64))
+                    fail(fmt::format("{}: iteration {}: TX does not flow after a swap", c.name(),
+                                     i));
+                const int to = i % 2 ? tap.fd() : tap2.fd();
+                must(dev.set_backend(1, to), "swap TX");
+                must(dev.set_backend(0, to), "swap RX");
+            }
+            if (!s.wait_progress(s.completed(), 64))
+                fail(fmt::format("{}: TX does not flow after the last swap", c.name()));
+        }
+        wait_tx_done(d);
+        const auto &st = d.stats(Queue::Tx);
+        EXPECT_EQ(st.completed, st.posted);
+        EXPECT_EQ(st.bad_used, uint64_t{0});
+        obs["all posted completed"] = "yes";
+    }
+    check_instances(c, before);
+    check_tap(c, tap, obs);
+    check_tap(c, tap2, obs);
+}
+
+void lifecycle(void (*fn)(const Ctx &, Obs &)) {
+    auto runs = run_both(fn, per_device_limit());
+    expect_same_obs(runs);
+}
 
 } // namespace
 
 void dp::register_lifecycle_tests() {
-    register_tests(kTests);
+    const unsigned limit = 2 * per_device_limit() + 60;
+    const TestDef tests[] = {
+        {"lifecycle-close-under-load", [] { lifecycle(close_under_load); }, limit},
+        {"lifecycle-kill-owner-under-load", [] { lifecycle(kill_owner_under_load); }, limit},
+        {"lifecycle-detach-under-load", [] { lifecycle(detach_under_load); }, limit},
+        {"lifecycle-delete-tap-under-load", [] { lifecycle(delete_tap_under_load); }, limit},
+        {"lifecycle-reset-owner-under-load", [] { lifecycle(reset_owner_under_load); }, limit},
+        {"lifecycle-mem-table-under-load", [] { lifecycle(mem_table_under_load); }, limit},
+        {"lifecycle-swap-backend-under-load", [] { lifecycle(swap_backend_under_load); }, limit},
+    };
+    register_tests(tests);
 }
