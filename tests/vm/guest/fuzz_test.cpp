@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 // Suite "fuzz": random calls on a few /dev/vhnet files, from a fixed seed (printed; override with
-// VHNET_FUZZ_SEED, and the call count with VHNET_FUZZ_CALLS). The calls: every vhost ioctl
+// VHNET_FUZZ_SEED, the operation count with FUZZ_OPS, 10 000 by default and 1 000 000 in make
+// test-debug, and the time they may take with FUZZ_BUDGET seconds). The calls: every vhost ioctl
 // number plus random numbers, with NULL, small integers, kernel addresses, pointers to random
 // bytes, pointers to plausible structures (ring indices 0..2, eventfd/tap/AF_PACKET/pipe fds,
 // rings and memory tables in an mmap'd area with random content), the IOTLB write/read/poll
 // channel, SET_OWNER/RESET_OWNER, close/reopen/dup, forked children (other mm: not the owner,
-// or a short-lived owner) and a second thread racing the first. Now and then a device is set up
+// or a short-lived owner, or an owner that exits while its threads are inside calls on its device)
+// and up to four threads racing on the files, often all on one. Now and then a device is set up
 // properly (memory table, rings, eventfds, a backend) and kicked with random descriptors, so
 // that the datapath runs too.
 //
@@ -26,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -33,6 +36,7 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "util.h"
 
@@ -41,9 +45,9 @@ using namespace vmtest;
 namespace {
 
 constexpr uint64_t kDefaultSeed = 0x76686e6574ULL; // "vhnet"
-constexpr unsigned long kDefaultCalls = 10000;
-constexpr unsigned kCallTimeout = 10; // seconds, per call
-constexpr int kBudget = 500;          // seconds for the whole loop
+constexpr unsigned long kDefaultOps = 10000;
+constexpr unsigned kCallTimeout = 10;    // seconds, per call
+constexpr unsigned kDefaultBudget = 500; // seconds for the whole loop
 constexpr int kSlots = 4;
 constexpr size_t kPage = 4096;
 constexpr size_t kArea = size_t{1} << 20;
@@ -110,6 +114,11 @@ void describe(fmt::format_string<Args...> f, Args &&...args) {
 // Helper files a vring_file or a backend may name.
 struct Pool {
     int eventfd = -1, eventfd2 = -1, tap = -1, packet = -1, pipe = -1, tun = -1, udp = -1;
+    int pipe_w = -1; // the pipe's other end, never handed out
+    void close_all() const {
+        for (int f : {eventfd, eventfd2, tap, packet, pipe, pipe_w, tun, udp})
+            close(f);
+    }
 };
 
 int open_vhnet() {
@@ -467,6 +476,40 @@ int make_tap() {
     return fd; // left down: nothing the rings send reaches the network stack
 }
 
+// Every kind of file a fuzzed call may name.
+Pool make_pool() {
+    Pool pool;
+    pool.eventfd = SYS(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    pool.eventfd2 = SYS(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    pool.tap = make_tap();
+    pool.packet = SYS(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+    int p[2];
+    SYS(pipe2(p, O_CLOEXEC | O_NONBLOCK));
+    pool.pipe = p[0];
+    pool.pipe_w = p[1];
+    pool.tun = SYS(open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+    pool.udp = SYS(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    return pool;
+}
+
+// The area fuzzed structures point into, with a guard page after it.
+uint8_t *map_area() {
+    auto *area = static_cast<uint8_t *>(
+        mmap(nullptr, kArea + kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (area == MAP_FAILED)
+        fail(fmt::format("mmap: {}", errname(errno)));
+    SYS(mprotect(area + kArea, kPage, PROT_NONE));
+    return area;
+}
+
+// A call that does not return names itself and ends the test (on_hang).
+void install_alarm() {
+    struct sigaction sa {};
+    sa.sa_handler = on_hang;
+    sigaction(SIGALRM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 uint64_t env_u64(const char *name, uint64_t def) {
     const char *v = std::getenv(name);
     return v && *v ? std::strtoull(v, nullptr, 0) : def;
@@ -486,33 +529,72 @@ bool wait_for(const std::function<bool()> &cond, int ms) {
     return cond();
 }
 
+// A forked owner of a device of its own, with threads inside calls on it when it exits: the
+// device must outlive its owner's mm and threads, and close cleanly after.
+void owner_exits_mid_call(uint64_t seed, uint8_t *area, const Pool &pool, int *slots) {
+    Fuzzer cf(seed, area, pool, slots);
+    cf.alarms = false;
+    const int fd = open(kVhnet, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        _exit(4);
+    if (cf.chance(80))
+        cf.prime(fd);
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    const auto n = 1 + cf.below(3);
+    for (unsigned k = 0; k < n; k++) {
+        const uint64_t ts = cf.rnd();
+        threads.emplace_back([&go, fd, ts, area, &pool, slots] {
+            Fuzzer tf(ts, area, pool, slots);
+            tf.alarms = false;
+            while (!go.load())
+                ;
+            for (;;)
+                tf.random_ioctl(tf.chance(70) ? fd : tf.slot_fd());
+        });
+    }
+    go = true;
+    usleep(static_cast<useconds_t>(cf.below(3000)));
+    _exit(0); // with every thread still in its loop
+}
+
+// Runs `fn` in a forked child (which exits 0 after it) under an alarm, and waits for it.
+template <typename F>
+void in_child(unsigned long call, const char *what, F &&fn) {
+    std::fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(kCallTimeout * 3);
+        fn();
+        _exit(0);
+    }
+    if (pid < 0)
+        fail(fmt::format("fork: {}", errname(errno)));
+    alarm(kCallTimeout * 4);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    alarm(0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail(fmt::format("call {}: {} child ended with status {:#x}", call, what, status));
+}
+
+uint64_t fuzz_budget() {
+    const char *v = std::getenv("FUZZ_BUDGET");
+    return v && *v ? std::strtoull(v, nullptr, 0) : kDefaultBudget;
+}
+
 void fuzz_random_calls() {
     const uint64_t seed = env_u64("VHNET_FUZZ_SEED", kDefaultSeed);
-    const unsigned long calls = env_u64("VHNET_FUZZ_CALLS", kDefaultCalls);
-    note("seed {:#x}, {} calls on {} files of {}", seed, calls, kSlots, kVhnet);
+    const unsigned long calls = env_u64("FUZZ_OPS", kDefaultOps);
+    const uint64_t budget = fuzz_budget();
+    note("seed {:#x}, {} operations on {} files of {} within {} s", seed, calls, kSlots, kVhnet,
+         budget);
     std::fflush(stdout);
 
-    struct sigaction sa {};
-    sa.sa_handler = on_hang;
-    sigaction(SIGALRM, &sa, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-
-    auto *area = static_cast<uint8_t *>(
-        mmap(nullptr, kArea + kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    if (area == MAP_FAILED)
-        fail(fmt::format("mmap: {}", errname(errno)));
-    SYS(mprotect(area + kArea, kPage, PROT_NONE)); // a guard page after the area
-
-    Pool pool;
-    pool.eventfd = SYS(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    pool.eventfd2 = SYS(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    pool.tap = make_tap();
-    pool.packet = SYS(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
-    int p[2];
-    SYS(pipe2(p, O_CLOEXEC | O_NONBLOCK));
-    pool.pipe = p[0];
-    pool.tun = SYS(open("/dev/net/tun", O_RDWR | O_CLOEXEC));
-    pool.udp = SYS(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    install_alarm();
+    uint8_t *area = map_area();
+    Pool pool = make_pool();
 
     int slots[kSlots];
     for (int &s : slots)
@@ -527,8 +609,14 @@ void fuzz_random_calls() {
     const auto start = std::chrono::steady_clock::now();
     unsigned long done = 0;
     for (; done < calls; done++) {
-        if (std::chrono::steady_clock::now() - start > std::chrono::seconds(kBudget))
-            fail(fmt::format("only {} of {} calls in {} s", done, calls, kBudget));
+        if (done % 1024 == 0) {
+            const auto t = std::chrono::steady_clock::now() - start;
+            if (t > std::chrono::seconds(budget))
+                fail(fmt::format("only {} of {} operations in {} s", done, calls, budget));
+            if (done % (1024 * 128) == 0 && done)
+                note("{} operations, {:.0f}/s", done,
+                     static_cast<double>(done) / std::chrono::duration<double>(t).count());
+        }
         unsigned op = static_cast<unsigned>(fz.below(1000));
         int s = static_cast<int>(fz.below(kSlots));
         int fd = slots[s];
@@ -583,14 +671,17 @@ void fuzz_random_calls() {
             uint64_t one = 1;
             ssize_t w = write(pool.eventfd, &one, sizeof one);
             (void)w;
+        } else if (op < 955) {
+            uint64_t child_seed = fz.rnd();
+            describe("owner exiting mid-call (seed {:#x})", child_seed);
+            in_child(done, "owner-exit",
+                     [&] { owner_exits_mid_call(child_seed, area, pool, slots); });
+            fz.count("owner-exit", {});
         } else if (op < 970) {
             // A forked child: another mm. It sometimes becomes the owner and then exits.
             uint64_t child_seed = fz.rnd();
             describe("fork child (seed {:#x})", child_seed);
-            std::fflush(stdout);
-            pid_t pid = fork();
-            if (pid == 0) {
-                alarm(kCallTimeout * 3);
+            in_child(done, "child", [&] {
                 Fuzzer cf(child_seed, area, pool, slots);
                 int n = static_cast<int>(cf.below(12));
                 for (int k = 0; k < n; k++) {
@@ -600,47 +691,47 @@ void fuzz_random_calls() {
                     else
                         cf.random_ioctl(cfd);
                 }
-                _exit(0);
-            }
-            if (pid < 0)
-                fail(fmt::format("fork: {}", errname(errno)));
-            alarm(kCallTimeout * 4);
-            int status = 0;
-            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
-            alarm(0);
-            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                fail(fmt::format("call {}: fork child ended with status {:#x}", done, status));
+            });
             fz.count("child", {});
         } else {
-            // A second thread of the owner races the first on the same files.
-            uint64_t thread_seed = fz.rnd();
-            unsigned long thread_calls = 0;
-            describe("two threads (seed {:#x})", thread_seed);
+            // More threads of the owner race the first: on the same files, or half the time
+            // all on one.
+            const auto n = 1 + fz.below(3);
+            const int one = fz.chance(50) ? fz.slot_fd() : -1;
+            std::vector<uint64_t> seeds;
+            for (unsigned k = 0; k < n; k++)
+                seeds.push_back(fz.rnd());
+            std::vector<unsigned long> thread_calls(n);
+            describe("{} threads (seed {:#x}{})", n + 1, seeds[0], one >= 0 ? ", one fd" : "");
             alarm(kCallTimeout * 4);
-            std::thread t([&] {
-                Fuzzer tf(thread_seed, area, pool, slots);
-                tf.alarms = false;
-                for (int k = 0; k < 20; k++)
-                    tf.random_ioctl(tf.slot_fd());
-                thread_calls = tf.syscalls;
-            });
+            std::vector<std::thread> threads;
+            for (unsigned k = 0; k < n; k++)
+                threads.emplace_back([&, k] {
+                    Fuzzer tf(seeds[k], area, pool, slots);
+                    tf.alarms = false;
+                    for (int c = 0; c < 20; c++)
+                        tf.random_ioctl(one >= 0 ? one : tf.slot_fd());
+                    thread_calls[k] = tf.syscalls;
+                });
             fz.alarms = false;
             for (int k = 0; k < 20; k++)
-                fz.random_ioctl(fz.slot_fd());
-            t.join();
+                fz.random_ioctl(one >= 0 ? one : fz.slot_fd());
+            for (auto &t : threads)
+                t.join();
             fz.alarms = true;
-            fz.syscalls += thread_calls;
+            for (auto c : thread_calls)
+                fz.syscalls += c;
             alarm(0);
-            fz.count("threads", {});
+            fz.count(n == 1 ? "threads-2" : n == 2 ? "threads-3" : "threads-4", {});
         }
     }
     const auto secs =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start)
             .count();
     note("{} operations ({} ioctl/read/write/poll calls in this process, besides those of the "
-         "set-ups and the children) in {} s (seed {:#x})",
-         done, fz.syscalls, secs, seed);
+         "set-ups and the children) in {} s, {:.0f} operations/s (seed {:#x})",
+         done, fz.syscalls, secs,
+         static_cast<double>(done) / std::max<double>(1, static_cast<double>(secs)), seed);
     for (const auto &[what, n] : fz.stats)
         note("  {:>6} {}", n, what);
 
@@ -649,9 +740,7 @@ void fuzz_random_calls() {
     alarm(60);
     for (int s : slots)
         close(s);
-    for (int f :
-         {pool.eventfd, pool.eventfd2, pool.tap, pool.packet, pool.pipe, p[1], pool.tun, pool.udp})
-        close(f);
+    pool.close_all();
     alarm(0);
     signal(SIGALRM, SIG_DFL);
     alarm(120);
@@ -684,6 +773,136 @@ void fuzz_random_calls() {
     EXPECT_EQ(vhnet_instances(), 0);
 }
 
-const Registrar fuzz_reg("fuzz", "random_calls", fuzz_random_calls, 600);
+// fuzz/differential: the same random single-threaded sequences on /dev/vhnet and on
+// /dev/vhost-net, each from the same memory contents and the same fd numbers, must get the same
+// answer (success or the same errno) call by call. FUZZ_DIFF_SEQS sequences (300; 3000 in make
+// test-debug) of 40 calls: random ioctls with random and boundary arguments, SET_OWNER,
+// RESET_OWNER and close/reopen. Only the outcome is compared: the worker may read a random ring
+// at its own pace, and what it writes is not an answer.
+struct DiffCall {
+    std::string what;
+    Outcome o;
+};
+
+// One sequence on `dev`; with `stats`, the outcomes by call kind are added to it.
+std::vector<DiffCall> diff_sequence(const char *dev, uint64_t seed, uint8_t *area, const Pool &pool,
+                                    std::map<std::string, unsigned long> *stats = nullptr) {
+    std::mt19937_64 fill(seed ^ 0x5a5a5a5aULL);
+    for (size_t i = 0; i < kArea; i += 8) {
+        uint64_t v = fill();
+        std::memcpy(area + i, &v, 8);
+    }
+    int slots[kSlots];
+    for (int &s : slots) {
+        s = open(dev, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (s < 0)
+            fail(fmt::format("open {}: {}", dev, errname(errno)));
+    }
+    Fuzzer fz(seed, area, pool, slots);
+    std::vector<DiffCall> out;
+    // Most of the ABI wants an owner, and much of it a configured device: most files start
+    // owned, some set up with rings, memory and a backend (not compared: a set-up that parts
+    // shows in the calls after it).
+    for (int fd : slots) {
+        if (!fz.chance(75))
+            continue;
+        describe("SET_OWNER(fd {})", fd);
+        out.push_back({g_call, ioctl_outcome(fd, VHOST_SET_OWNER, 0UL)});
+        if (fz.chance(40))
+            fz.prime(fd);
+    }
+    for (int k = 0; k < 40; k++) {
+        const unsigned op = static_cast<unsigned>(fz.below(100));
+        const int s = static_cast<int>(fz.below(kSlots));
+        Outcome o;
+        if (op < 85) {
+            o = fz.random_ioctl(slots[s]);
+        } else if (op < 91) {
+            describe("SET_OWNER(fd {})", slots[s]);
+            o = ioctl_outcome(slots[s], VHOST_SET_OWNER, 0UL);
+        } else if (op < 95) {
+            describe("RESET_OWNER(fd {})", slots[s]);
+            o = ioctl_outcome(slots[s], VHOST_RESET_OWNER, 0UL);
+        } else {
+            describe("close+open(fd {})", slots[s]);
+            close(slots[s]);
+            slots[s] = open(dev, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+            o = {slots[s] < 0 ? -1 : 0, slots[s] < 0 ? errno : 0};
+        }
+        // success is success, whatever the count a read, write or poll returned
+        out.push_back({g_call, {o.ret < 0 ? -1 : 0, o.err}});
+        if (stats) {
+            // "ioctl 0xREQUEST", or the call's name
+            const std::string what = g_call;
+            const auto comma = what.find(", ");
+            const auto kind =
+                what.starts_with("ioctl(")
+                    ? "ioctl " + what.substr(comma + 2, what.find(',', comma + 2) - comma - 2)
+                    : what.substr(0, what.find('('));
+            const char *e = o.err ? strerrorname_np(o.err) : "ok";
+            (*stats)[fmt::format("{} {}", kind, e ? e : std::to_string(o.err))]++;
+        }
+    }
+    for (int fd : slots)
+        close(fd);
+    return out;
+}
+
+void fuzz_differential() {
+    const uint64_t seed = env_u64("VHNET_FUZZ_SEED", kDefaultSeed) ^ 0xd1ffULL;
+    const unsigned long seqs = env_u64("FUZZ_DIFF_SEQS", 300);
+    note("seed {:#x}, {} sequences of 40 calls on {} and on {}", seed, seqs, kVhnet, kVhostNet);
+    std::fflush(stdout);
+    install_alarm();
+    uint8_t *area = map_area();
+    Pool pool = make_pool();
+
+    std::mt19937_64 seeds(seed);
+    unsigned long calls = 0, mismatches = 0;
+    std::map<std::string, std::string> first;      // call kind -> first mismatch
+    std::map<std::string, unsigned long> outcomes; // vhnet's, by call kind
+    const auto start = std::chrono::steady_clock::now();
+    for (unsigned long q = 0; q < seqs; q++) {
+        const uint64_t sq = seeds();
+        const auto a = diff_sequence(kVhnet, sq, area, pool, &outcomes);
+        const auto b = diff_sequence(kVhostNet, sq, area, pool);
+        for (size_t k = 0; k < a.size(); k++) {
+            calls++;
+            if (a[k].o == b[k].o)
+                continue;
+            mismatches++;
+            // one line per ioctl number (the text up to its argument)
+            const auto req = a[k].what.substr(0, a[k].what.rfind(','));
+            first.try_emplace(req,
+                              fmt::format("sequence {:#x} call {}: {}: vhnet {}, vhost-net {}", sq,
+                                          k, a[k].what, to_string(a[k].o), to_string(b[k].o)));
+            break; // the states have parted: the rest of the sequence proves nothing
+        }
+    }
+    const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start);
+    note("{} calls compared in {:.0f} s ({:.0f} calls/s on each device), {} sequences parted",
+         calls, secs.count(), static_cast<double>(calls) / secs.count(), mismatches);
+    int shown = 0;
+    for (const auto &[req, line] : first)
+        if (shown++ < 20)
+            note("  {}", line);
+    for (const auto &[what, n] : outcomes)
+        note("  {:>6} {}", n, what);
+    EXPECT_EQ(mismatches, 0UL);
+    pool.close_all();
+}
+
+uint64_t diff_budget() {
+    return env_u64("FUZZ_DIFF_SEQS", 300) / 2 + 120;
+}
+
+const bool diff_reg =
+    (add_test("fuzz", "differential", fuzz_differential, static_cast<unsigned>(diff_budget())),
+     true);
+
+// The test's own limit: its budget, the close and the module reload.
+const bool fuzz_reg = (add_test("fuzz", "random_calls", fuzz_random_calls,
+                                static_cast<unsigned>(fuzz_budget() + 100)),
+                       true);
 
 } // namespace
