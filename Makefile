@@ -28,6 +28,13 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@tests/run-all.sh
 
+# The VM suites on a debug kernel (KASAN, lockdep, kmemleak, UBSAN, KFENCE) built once from
+# linux-source-6.1 into /var/cache/vhnet, with the fuzz suite at scale; SUITE as for make vm.
+# Last line: "N passed, N failed". See Documentation/testing.rst.
+test-debug: deps
+	@$(MAKE) --no-print-directory userspace
+	@tests/debug/run.sh $(foreach s,$(SUITE),--suite $(s))
+
 # Only the VM suites: make vm SUITE=dev FILTER='dev/set-owner*'; REPEAT=N runs the migration
 # sequence N times (make vm SUITE=migration REPEAT=10)
 vm: all
@@ -81,4 +88,4 @@ clean:
 	-$(MAKE) -C kmod KVER=$(KVER) clean
 	rm -rf $(BUILD)
 
-.PHONY: all deps kmod userspace test vm unit demo lint fuzz clean bench
+.PHONY: all deps kmod userspace test test-debug vm unit demo lint fuzz clean bench

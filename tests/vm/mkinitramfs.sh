@@ -8,12 +8,15 @@
 #           the nested guest's initramfs /vm/inner/initrd.gz (inner/init.sh, virtio-net,
 #           ethtool and the -x binaries); rebuilt every time (about a second), so a module
 #           change costs no base rebuild.
-# Usage: mkinitramfs.sh -k KVER -o OUT.gz -m VHNET_KO -c CONFIG [-n [-x INNER_BIN]...] [BINARY...]
+# Usage: mkinitramfs.sh -k KVER -o OUT.gz -m VHNET_KO -c CONFIG [-r MODROOT] [-n [-i INNER_KVER]
+#                       [-x INNER_BIN]...] [BINARY...]
+# -r: the root holding lib/modules/KVER (another kernel's, the debug kernel of make test-debug);
+# default /. -i: the kernel the nested guest boots, from /boot and /lib/modules (default KVER).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-kver= out= ko= config= nested= inner_bins=()
-while getopts k:o:m:c:nx: opt; do
+kver= out= ko= config= nested= inner_bins=() modroot= inner_kver=
+while getopts k:o:m:c:nx:r:i: opt; do
 	case $opt in
 	k) kver=$OPTARG ;;
 	o) out=$OPTARG ;;
@@ -21,6 +24,8 @@ while getopts k:o:m:c:nx: opt; do
 	c) config=$OPTARG ;;
 	n) nested=1 ;;
 	x) inner_bins+=("$OPTARG") ;;
+	r) modroot=$OPTARG ;;
+	i) inner_kver=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
@@ -29,7 +34,10 @@ shift $((OPTIND - 1))
 
 work=$(dirname "$out")
 mkdir -p "$work"
-moddir=/lib/modules/$kver
+: "${inner_kver:=$kver}"
+outer_moddir=$modroot/lib/modules/$kver
+inner_moddir=/lib/modules/$inner_kver
+[[ -e $outer_moddir/modules.dep ]] || { echo "mkinitramfs: no $outer_moddir/modules.dep" >&2; exit 1; }
 
 # Kernel modules the guest loads, in this order after their dependencies (bridge, with stp and
 # llc: the migration suite's bridge br-mig). This list is part of this script, so the base
@@ -39,12 +47,16 @@ want=(tun tap vhost_iotlb vhost vhost_net irqbypass kvm kvm-amd bridge)
 # The nested guest's modules: its NIC and the virtio-serial port its commands come through.
 inner_want=(virtio_pci virtio_net virtio_console)
 
-# Print the dependency closure of module $1 (paths relative to $moddir), dependencies first.
+# Print the dependency closure of module $1 (paths relative to $moddir), dependencies first;
+# nothing for a module built into the kernel.
 declare -A seen
 modclosure() {
 	local name=$1 line path deps d
-	line=$(grep -E "(^|/)${name}\.ko(\.[a-z]+)?:" "$moddir/modules.dep") ||
-		{ echo "mkinitramfs: module $name not in $moddir/modules.dep" >&2; return 1; }
+	if ! line=$(grep -E "(^|/)${name}\.ko(\.[a-z]+)?:" "$moddir/modules.dep"); then
+		grep -qE "(^|/)${name//-/[-_]}\.ko\$" "$moddir/modules.builtin" 2>/dev/null && return 0
+		echo "mkinitramfs: module $name not in $moddir/modules.dep" >&2
+		return 1
+	fi
 	path=${line%%:*}
 	deps=${line#*:}
 	[[ -n ${seen[$path]:-} ]] && return 0
@@ -75,22 +87,24 @@ install_modules() {
 		while read -r p; do
 			[[ " ${order[*]} " == *" $p "* ]] && continue
 			order+=("$p")
-			install -D -m 0644 "$moddir/$p" "$root$moddir/$p"
+			install -D -m 0644 "$moddir/$p" "$root/lib/modules/$modkver/$p"
 		done < <(modclosure "$m")
 	done
 	mkdir -p "$root/etc/vhnet"
 	printf '%s\n' "${order[@]}" >"$root/etc/vhnet/modules"
-	echo "$kver" >"$root/etc/vhnet/kver"
+	echo "$modkver" >"$root/etc/vhnet/kver"
 }
 
 # A cached layer: build it with function $2 into $1 unless its stamp (this script, the files
 # $3..., and the kernel: Debian updates a kernel package in place under the same version string,
-# so its package version and modules.dep count too) is unchanged.
+# so its package version and modules.dep count too; a kernel from elsewhere has its own
+# modules.dep) is unchanged.
 cached_layer() {
 	local file=$1 fn=$2 stamp
 	shift 2
-	stamp=$( (cat "$0" "$@" "/lib/modules/$kver/modules.dep"; echo "$kver"
-		dpkg-query -W -f='${Version}' "linux-image-$kver" 2>/dev/null) | sha256sum | cut -c1-16)
+	stamp=$( (cat "$0" "$@" "$moddir/modules.dep"; echo "$modkver"
+		dpkg-query -W -f='${Version}' "linux-image-$modkver" 2>/dev/null || true) |
+		sha256sum | cut -c1-16)
 	[[ -s $file && $(cat "$file.stamp" 2>/dev/null) == "$stamp" ]] && return 0
 	root=$(mktemp -d "$work/layer.XXXXXX")
 	"$fn"
@@ -106,6 +120,7 @@ build_base() {
 	install_modules "${want[@]}"
 }
 base=$work/base-$kver.cpio.gz
+moddir=$outer_moddir modkver=$kver
 cached_layer "$base" build_base "$here/guest/init.sh"
 
 # QEMU as the nested guest's VMM: the binary, its libraries, its TCG accelerator module (found
@@ -123,7 +138,7 @@ build_nested() {
 		/usr/share/qemu/kvmvapic.bin; do
 		install -m 0644 "$(readlink -f "$f")" "$root/usr/share/vhnet-qemu/$(basename "$f")"
 	done
-	install -D -m 0644 "/boot/vmlinuz-$kver" "$root/vm/inner/vmlinuz"
+	install -D -m 0644 "/boot/vmlinuz-$inner_kver" "$root/vm/inner/vmlinuz"
 }
 
 # The nested guest's own initramfs, without the project's binaries.
@@ -137,9 +152,10 @@ build_inner_base() {
 
 layers=("$base")
 if [[ -n $nested ]]; then
-	nested_layer=$work/nested-$kver.cpio.gz
+	moddir=$inner_moddir modkver=$inner_kver
+	nested_layer=$work/nested-$inner_kver.cpio.gz
 	cached_layer "$nested_layer" build_nested "$qemu_bin"
-	inner_base=$work/inner-base-$kver.cpio.gz
+	inner_base=$work/inner-base-$inner_kver.cpio.gz
 	cached_layer "$inner_base" build_inner_base "$here/inner/init.sh" /usr/sbin/ethtool
 	layers+=("$nested_layer")
 fi

@@ -3,7 +3,7 @@
 # last, "vm: N passed, N failed". Exit status 1 on any failure.
 #
 #   run.sh [--suite NAME]... [--filter GLOB] [--mode test|demo] [--timeout SECONDS] [--icount]
-#          [--nested] [--repeat N]
+#          [--nested] [--repeat N] [--kernel-dir DIR]
 #
 # --icount: one vCPU with instruction counting (-icount shift=0,sleep=off): guest time advances
 # one nanosecond per instruction, so rates in guest-seconds measure CPU cost and repeat exactly.
@@ -11,6 +11,10 @@
 # than qemu that start one (bench-tcp); the qemu and migration suites and the demo get it anyway.
 # --repeat N: the migration suite runs its whole sequence of migrations N times in a row
 # (REPEAT=N in /vm/config); the suite's and the run's time limits grow with N.
+# --kernel-dir DIR: boot the kernel of DIR (scripts/debug-kernel.sh's cache: vmlinuz, release,
+# root/lib/modules) instead of Debian's; the module must be built for it. A debug kernel runs
+# several times slower: more memory (KASAN's shadow) and three times the time limits. A nested
+# guest still boots Debian's kernel.
 #
 # VHNET_KO, VMTEST_BIN, VHNETCTL_BIN, XFER_BIN: the module and binaries from elsewhere.
 #
@@ -21,7 +25,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$top/build
 vm=${VM_DIR:-$build/vm}  # VM_DIR: another folder, so that two runs can go at once
 
-suites=() filter= mode=test timeout= cpus=(-smp 2) want_nested=0 repeat=1
+suites=() filter= mode=test timeout= cpus=(-smp 2) want_nested=0 repeat=1 kdir=
 while (($#)); do
 	case $1 in
 	--suite) suites+=("$2"); shift 2 ;;
@@ -31,6 +35,7 @@ while (($#)); do
 	--icount) cpus=(-smp 1 -icount shift=0,sleep=off); shift ;;
 	--nested) want_nested=1; shift ;;
 	--repeat) repeat=$2; shift 2 ;;
+	--kernel-dir) kdir=$2; shift 2 ;;
 	*) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -38,9 +43,18 @@ done
 ((${#suites[@]})) || suites=(module dev abi fuzz datapath dirtylog hostile stats audit qemu migration)
 [[ $repeat =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --repeat wants a positive number" >&2; exit 2; }
 # A repeat of the migration sequence takes about 4 minutes (more when migrations fail).
-: "${timeout:=$((1800 + (repeat - 1) * 600))}"
+slow=1
+[[ -n $kdir ]] && slow=3
+: "${timeout:=$(((1800 + (repeat - 1) * 600) * slow))}"
 
-kver=${KVER:-$("$top/scripts/kver.sh")}
+stock_kver=$("$top/scripts/kver.sh")
+if [[ -n $kdir ]]; then
+	[[ -s $kdir/release && -e $kdir/vmlinuz ]] ||
+		{ echo "run.sh: $kdir holds no built kernel (scripts/debug-kernel.sh)" >&2; exit 2; }
+	kver=$(cat "$kdir/release") image=$kdir/vmlinuz modroot=$kdir/root
+else
+	kver=${KVER:-$stock_kver} image=/boot/vmlinuz-$kver modroot=
+fi
 ko=${VHNET_KO:-$top/kmod/vhnet.ko}
 bins=("${VMTEST_BIN:-$build/userspace/tests/vm/guest/vhnet-vmtest}" "${VHNETCTL_BIN:-$build/userspace/vhnetctl}")
 xfer=${XFER_BIN:-$build/userspace/tests/vm/guest/vhnet-xfer}
@@ -53,6 +67,7 @@ if [[ $mode == demo || " ${suites[*]} " == *" qemu "* || " ${suites[*]} " == *" 
 	nested=(-n -x "$xfer")
 	mem=3072
 fi
+[[ -n $kdir ]] && mem=$((mem + 1024))
 for f in "$ko" "${bins[@]}"; do
 	[[ -e $f ]] || { echo "run.sh: $f is missing; run 'make' first" >&2; exit 2; }
 done
@@ -71,9 +86,11 @@ SUITES="${suites[*]}"
 FILTER="$filter"
 REPEAT=$repeat
 CFG
-((repeat == 1)) || echo "SUITE_TIMEOUT=$((900 + (repeat - 1) * 600))" >>"$vm/config"
-"$top/tests/vm/mkinitramfs.sh" -k "$kver" -o "$vm/initrd.gz" -m "$ko" -c "$vm/config" "${nested[@]}" \
-	"${bins[@]}"
+((repeat == 1 && slow == 1)) || echo "SUITE_TIMEOUT=$(((900 + (repeat - 1) * 600) * slow))" >>"$vm/config"
+# VM_ENV: a file of more settings for the suites (make test-debug's fuzz scale, its time limit)
+[[ -z ${VM_ENV:-} ]] || cat "$VM_ENV" >>"$vm/config"
+"$top/tests/vm/mkinitramfs.sh" -k "$kver" -o "$vm/initrd.gz" -m "$ko" -c "$vm/config" \
+	${modroot:+-r "$modroot"} "${nested[@]}" ${nested:+-i "$stock_kver"} "${bins[@]}"
 
 : >"$vm/console.log"
 : >"$vm/results.log"
@@ -81,7 +98,7 @@ start=$SECONDS
 timeout --foreground "$timeout" qemu-system-x86_64 \
 	-machine q35 -accel tcg -cpu max "${cpus[@]}" -m "$mem" \
 	-display none -monitor none -nic none -no-reboot \
-	-kernel "/boot/vmlinuz-$kver" -initrd "$vm/initrd.gz" \
+	-kernel "$image" -initrd "$vm/initrd.gz" \
 	-append "console=ttyS0 quiet panic=-1 oops=panic" \
 	-serial "file:$vm/console.log" -serial "file:$vm/results.log" &
 qemu=$!

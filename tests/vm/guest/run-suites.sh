@@ -4,6 +4,8 @@
 # and after each suite two checks of its own: the kernel log stayed clean (no oops, BUG, WARN,
 # lockdep report, sleeping in atomic context ...) and no vhnet instance was left behind.
 . /vm/config
+# the scale of the fuzz suite (make test-debug sets them; the suite has defaults)
+export FUZZ_OPS FUZZ_BUDGET FUZZ_PROCS FUZZ_DIFF_SEQS FUZZ_RINGS LIFECYCLE
 OUT=/dev/ttyS1
 stty -F $OUT raw -echo 2>/dev/null
 say() { echo "$*" >$OUT; }
@@ -11,7 +13,7 @@ say() { echo "$*" >$OUT; }
 export VHNET_KO=/vm/vhnet.ko
 BAD='Oops|BUG:|WARNING:|Kernel panic|general protection fault|scheduling while atomic'
 BAD="$BAD|possible circular locking|possible recursive locking|inconsistent lock state"
-BAD="$BAD|suspicious RCU usage|lock held when returning|UBSAN:|kmemleak:|soft lockup"
+BAD="$BAD|suspicious RCU usage|lock held when returning|UBSAN:|kmemleak: [0-9]+ new suspected|soft lockup"
 BAD="$BAD|hard LOCKUP|blocked for more than|rcu_sched detected stalls|list_(add|del) corruption"
 
 check_dmesg() {
@@ -23,6 +25,32 @@ check_dmesg() {
 	else
 		say "ok $1/dmesg-clean"
 	fi
+}
+
+# On a kernel with kmemleak (the debug kernel of make test-debug): a scan after each suite, and
+# any unreferenced object it finds fails the suite. Two scans 6 s apart (kmemleak reports only
+# objects older than 5 s, and a second scan drops the ones a pointer in flight hid); what boot
+# leaked is cleared before the first suite.
+KMEMLEAK=/sys/kernel/debug/kmemleak
+kmemleak_scan() {
+	sleep 6
+	echo scan >$KMEMLEAK
+	sleep 1
+	echo scan >$KMEMLEAK
+}
+
+check_kmemleak() {
+	[ -e $KMEMLEAK ] || return 0
+	kmemleak_scan
+	cat $KMEMLEAK >/tmp/kmemleak.$1
+	n=$(grep -c '^unreferenced object' /tmp/kmemleak.$1)
+	if [ "$n" = 0 ]; then
+		say "ok $1/kmemleak"
+	else
+		say "not ok $1/kmemleak - $n unreferenced objects"
+		sed 's/^/# kmemleak: /' /tmp/kmemleak.$1 | head -n 80 >$OUT
+	fi
+	echo clear >$KMEMLEAK
 }
 
 check_instances() {
@@ -48,6 +76,11 @@ boot_checks() {
 	done
 	if [ -z "$missing" ]; then say "ok boot/devices-present"; else say "not ok boot/devices-present - missing$missing"; fi
 	check_dmesg boot
+	if [ -e $KMEMLEAK ]; then
+		kmemleak_scan
+		echo clear >$KMEMLEAK
+		say "# kmemleak: on; boot's reports cleared"
+	fi
 }
 
 # Runs one suite and holds it to what it said it would run: every test --list names must report
@@ -93,6 +126,7 @@ run_tests() {
 		run_suite "$s"
 		check_dmesg "$s"
 		check_instances "$s"
+		check_kmemleak "$s"
 	done
 }
 
