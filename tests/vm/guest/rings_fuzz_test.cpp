@@ -361,8 +361,8 @@ void random_rings() {
 }
 
 uint64_t rings_budget() {
-    // about 10 ms a layout on the debug kernel, and room
-    return env_u64("FUZZ_RINGS", 2000) / 50 + 120;
+    // about 10 ms a layout under TCG, several times that on the debug kernel: 50 ms
+    return env_u64("FUZZ_RINGS", 2000) / 20 + 120;
 }
 
 const bool reg =
