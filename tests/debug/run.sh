@@ -7,7 +7,7 @@
 #   tests/debug/run.sh [--suite NAME]...
 #
 # The scale, each overridable: FUZZ_OPS (1000000) random operations of fuzz/random_calls in
-# FUZZ_PROCS (2) processes, failing unless done within FUZZ_BUDGET seconds (2400); FUZZ_DIFF_SEQS
+# FUZZ_PROCS (2) processes, failing unless done within FUZZ_BUDGET seconds (5400); FUZZ_DIFF_SEQS
 # (3000) differential sequences; FUZZ_RINGS (100000) malicious ring layouts; LIFECYCLE (1000)
 # rounds of each lifecycle race. SUITE_TIMEOUT (14400) seconds for one suite, VM_TIMEOUT
 # (21600) for the whole boot: at full scale the fuzz suite alone runs for hours.
@@ -40,7 +40,7 @@ make -s -C "$out/kmod" KDIR="$kdir/linux" VHNET_WERROR="${WERROR:-OFF}" >"$out/k
 
 cat >"$out/fuzz.env" <<ENV
 FUZZ_OPS=${FUZZ_OPS:-1000000}
-FUZZ_BUDGET=${FUZZ_BUDGET:-2400}
+FUZZ_BUDGET=${FUZZ_BUDGET:-5400}
 FUZZ_PROCS=${FUZZ_PROCS:-2}
 FUZZ_DIFF_SEQS=${FUZZ_DIFF_SEQS:-3000}
 FUZZ_RINGS=${FUZZ_RINGS:-100000}

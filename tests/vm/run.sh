@@ -68,6 +68,9 @@ if [[ $mode == demo || " ${suites[*]} " == *" qemu "* || " ${suites[*]} " == *" 
 	mem=3072
 fi
 [[ -n $kdir ]] && mem=$((mem + 1024))
+# The debug kernel's whole boot log on the console (build/vm/console.log), where a hang shows.
+quiet="quiet "
+[[ -n $kdir ]] && quiet=
 for f in "$ko" "${bins[@]}"; do
 	[[ -e $f ]] || { echo "run.sh: $f is missing; run 'make' first" >&2; exit 2; }
 done
@@ -99,7 +102,7 @@ timeout --foreground "$timeout" qemu-system-x86_64 \
 	-machine q35 -accel tcg -cpu max "${cpus[@]}" -m "$mem" \
 	-display none -monitor none -nic none -no-reboot \
 	-kernel "$image" -initrd "$vm/initrd.gz" \
-	-append "console=ttyS0 quiet panic=-1 oops=panic" \
+	-append "console=ttyS0 ${quiet}panic=-1 oops=panic" \
 	-serial "file:$vm/console.log" -serial "file:$vm/results.log" &
 qemu=$!
 tail -n +1 -F --pid=$qemu "$vm/results.log" 2>/dev/null | tr -d '\r' &
