@@ -89,6 +89,24 @@ std::string path(const std::string &name) {
     return fmt::format("{}/{}", kRoot, name);
 }
 
+// QEMU's status of each of the guest's virtio devices, by name (x-query-virtio-status:
+// vhost-started, started, vm-running, broken, status), or {"error": why}.
+nlohmann::json virtio_status_all(const Guest &g) {
+    nlohmann::json out;
+    try {
+        for (const auto &dev : g.qmp("x-query-virtio")) {
+            const auto st = g.qmp("x-query-virtio-status", {{"path", dev["path"]}});
+            auto &o = out[dev.value("name", "?")];
+            for (const char *k : {"vhost-started", "started", "vm-running", "broken", "status"})
+                if (st.contains(k))
+                    o[k] = st[k];
+        }
+    } catch (const vmtest::Failure &f) {
+        out["error"] = f.message;
+    }
+    return out;
+}
+
 // A file's text, empty if it cannot be read (a process that is gone, a log not yet written).
 std::string slurp(const std::string &p) {
     std::ifstream in(p);
@@ -414,6 +432,12 @@ void expect_instances(const std::vector<std::pair<const Guest *, bool>> &qemus, 
 }
 
 // What the figures file keeps per migration, for the summary.
+// The nested guest stopped as a whole during a migration: its virtio-serial port does not
+// answer and its stream to the test VM stands still, whatever the backend. Seen about once in
+// twenty migrations on vhost-net as well as on vhnet (the nested guest runs on KVM on the
+// test VM's emulated SVM); run_step() runs such a migration once more on a fresh guest.
+struct GuestStopped : Failure {};
+
 struct Figures {
     std::string status = "-";
     long long downtime = -1, total = -1, setup = -1;
@@ -568,6 +592,27 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
     const auto src_status = src.qmp("query-status")["status"].get<std::string>();
     note("after: destination {}, source {}", status, src_status);
     EXPECT_EQ(status, std::string("running"));
+    // QEMU 7.2 can answer query-status "running" while the devices' run-state handlers (which
+    // start vhost) are still going on: wait until every virtio device says it runs and the
+    // NIC's vhost is started, as QEMU itself reports (either backend), before looking or
+    // talking to the guest.
+    nlohmann::json vio;
+    const auto w0 = Clock::now();
+    for (const auto end = w0 + 20s;; std::this_thread::sleep_for(100ms)) {
+        vio = virtio_status_all(dst);
+        bool up = vio.contains("virtio-net") && vio["virtio-net"].value("vhost-started", false);
+        for (const auto &[dev, st] : vio.items())
+            up = up && st.is_object() && st.value("vm-running", false);
+        if (up)
+            break;
+        if (Clock::now() > end)
+            fail(fmt::format("the destination's devices are not all running with vhost 20 s "
+                             "after QEMU said running ({}): {}; its guest's console: {}",
+                             name(to), vio.dump(), dst.console_tail(15)));
+    }
+    if (const auto waited = Clock::now() - w0; waited > 150ms)
+        note("the destination's devices ran {:.1f} s after QEMU said running",
+             std::chrono::duration<double>(waited).count());
     src.quit();
     if (!src_instance.empty()) {
         const auto folder = fmt::format("{}/{}", kDebugfs, src_instance);
@@ -586,7 +631,7 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
     expect_instances({{&dst, to == Backend::Vhnet}}, "after the source quit");
     if (to == Backend::Vhnet) {
         const auto id = vhnet_instance_of(dst.pid());
-        const auto i = debugfs_fields(fmt::format("{}/{}/info", kDebugfs, id));
+        auto i = debugfs_fields(fmt::format("{}/{}/info", kDebugfs, id));
         note("destination vhnet instance {}: owner_pid {}, tap {}, rx {}, tx {}", id,
              i.at("owner_pid"), i.at("tap"), i.at("rx_state"), i.at("tx_state"));
         EXPECT_EQ(i.at("owner_pid"), std::to_string(dst.pid()));
@@ -594,19 +639,25 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
         EXPECT_EQ(i.at("rx_state"), std::string("running"));
         EXPECT_EQ(i.at("tx_state"), std::string("running"));
     }
-    // Over the destination's own virtio-serial socket: the guest's init resumed. Under load a
-    // first connection to a just-migrated port has gone unanswered (on vhost-net to vhost-net
-    // as well): three tries on fresh connections, each noted; the guest must answer one.
-    std::string resumed;
-    for (int attempt = 1; attempt <= 3 && resumed.empty(); attempt++) {
-        try {
-            resumed = first_word(dst.must("echo resumed", 40));
-        } catch (const vmtest::Failure &f) {
-            note("destination: try {} of 'echo resumed' unanswered: {}", attempt,
-                 f.message.substr(0, 200));
-        }
+    // Over the destination's own virtio-serial socket: the guest's init resumed. When it does
+    // not answer, whether the guest still sends (its stream to the test VM grows) tells a stuck
+    // port from a stuck guest.
+    try {
+        EXPECT_EQ(first_word(dst.must("echo resumed", 90)), std::string("resumed"));
+    } catch (const vmtest::Failure &f) {
+        const auto before = file_size(rx);
+        std::this_thread::sleep_for(5s);
+        const auto after = file_size(rx);
+        const auto why = fmt::format(
+            "{}; the guest's stream to the test VM {} ({} -> {} bytes in 5 s); QEMU's virtio "
+            "devices: {}; the source's console: {}",
+            f.message, after > before ? "still grows" : "stands still", before, after,
+            virtio_status_all(dst).dump(), src.console_tail(10));
+        // The whole guest stopped: neither its serial port nor its network moves.
+        if (after == before)
+            throw GuestStopped{why};
+        fail(why);
     }
-    EXPECT_EQ(resumed, std::string("resumed"));
 
     // The streams go on on the destination, then stop.
     std::this_thread::sleep_for(kAfter);
@@ -686,14 +737,25 @@ constexpr Step kSequence[] = {
 
 void run_step(const Step &s, const std::string &test) {
     Figures fig;
+    const char *result = "ok";
     try {
-        migrate(s.from, s.to, test, fig);
+        try {
+            migrate(s.from, s.to, test, fig);
+        } catch (const GuestStopped &g) {
+            // Once, loudly: a second stop of the same migration fails it.
+            note("NESTED GUEST STOPPED: {}", g.message);
+            note("{}: the nested guest stopped as a whole; once more on a fresh guest", test);
+            chain_broken(test + " stopped");
+            fig = {};
+            migrate(s.from, s.to, test, fig);
+            result = "ok-2nd";
+        }
     } catch (const Failure &f) {
         chain_broken(test + " failed");
         record(test, fig, "fail");
         throw;
     }
-    record(test, fig, "ok");
+    record(test, fig, result);
 }
 
 // The bridge and its taps, checked once on their own.
@@ -741,7 +803,7 @@ struct Registrar {
                 const auto test =
                     repeat == 1 ? std::string(s.name) : fmt::format("r{}-{}", r, s.name);
                 add_test(
-                    "migration", test, [&s, test] { run_step(s, "migration/" + test); }, 420);
+                    "migration", test, [&s, test] { run_step(s, "migration/" + test); }, 720);
             }
         add_test("migration", "teardown", teardown, 120);
     }
