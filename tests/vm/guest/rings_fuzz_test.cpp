@@ -57,7 +57,7 @@ uint64_t env_u64(const char *name, uint64_t def) {
 // A hand-driven device: guest memory is one region at its own host address (gpa == hva).
 class RawDevice {
 public:
-    RawDevice(int tap_fd) : tap_(tap_fd) {
+    explicit RawDevice(int tap_fd) : tap_(tap_fd) {
         mem_ = static_cast<uint8_t *>(
             mmap(nullptr, kArea, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
         if (mem_ == MAP_FAILED)
