@@ -24,10 +24,7 @@ using namespace dp;
 namespace {
 
 int iterations() {
-    static const int n = [] {
-        const char *v = std::getenv("LIFECYCLE");
-        return v && *v ? std::atoi(v) : 100;
-    }();
+    static const int n = static_cast<int>(env_u64("LIFECYCLE", 100));
     return n;
 }
 // Seconds per device: generous for the debug kernel.

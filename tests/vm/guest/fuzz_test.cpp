@@ -512,11 +512,6 @@ void install_alarm() {
     signal(SIGPIPE, SIG_IGN);
 }
 
-uint64_t env_u64(const char *name, uint64_t def) {
-    const char *v = std::getenv(name);
-    return v && *v ? std::strtoull(v, nullptr, 0) : def;
-}
-
 bool exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
@@ -582,8 +577,7 @@ void in_child(unsigned long call, const char *what, F &&fn) {
 }
 
 uint64_t fuzz_budget() {
-    const char *v = std::getenv("FUZZ_BUDGET");
-    return v && *v ? std::strtoull(v, nullptr, 0) : kDefaultBudget;
+    return env_u64("FUZZ_BUDGET", kDefaultBudget);
 }
 
 // One fuzzing process: `calls` operations from `seed` on its own four files, within `budget`

@@ -49,11 +49,6 @@ constexpr uint64_t kFeatures = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << vhnet::kV
 constexpr size_t kHdr = 12; // struct virtio_net_hdr_mrg_rxbuf
 using Clock = std::chrono::steady_clock;
 
-uint64_t env_u64(const char *name, uint64_t def) {
-    const char *v = std::getenv(name);
-    return v && *v ? std::strtoull(v, nullptr, 0) : def;
-}
-
 // A hand-driven device: guest memory is one region at its own host address (gpa == hva).
 class RawDevice {
 public:

@@ -53,6 +53,11 @@ int vhnet_instances() {
     return std::stoi(read_text(kDebugfs + "/instances"));
 }
 
+uint64_t env_u64(const char *name, uint64_t def) {
+    const char *v = std::getenv(name);
+    return v && *v ? std::strtoull(v, nullptr, 0) : def;
+}
+
 std::vector<std::string> vhnet_folders() {
     std::vector<std::string> out;
     DIR *d = opendir(kDebugfs.c_str());

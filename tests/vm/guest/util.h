@@ -40,6 +40,8 @@ int open_dev(const char *path);
 std::string read_text(const std::string &path);
 inline const std::string kDebugfs = "/sys/kernel/debug/vhnet";
 // The live device count from debugfs, and the per-device folders there.
+// A number from the environment (strtoull, any base), or `def` when unset or empty.
+uint64_t env_u64(const char *name, uint64_t def);
 int vhnet_instances();
 std::vector<std::string> vhnet_folders();
 
