@@ -438,6 +438,42 @@ void expect_instances(const std::vector<std::pair<const Guest *, bool>> &qemus, 
 // test VM's emulated SVM); run_step() runs such a migration once more on a fresh guest.
 struct GuestStopped : Failure {};
 
+// Where the guest's vCPU is (RIP, flags, HLT), from QEMU's monitor, for a guest that stopped.
+std::string vcpu_state(const Guest &g) {
+    try {
+        const auto regs =
+            g.qmp("human-monitor-command", {{"command-line", "info registers"}}).get<std::string>();
+        std::vector<std::string> keep;
+        std::istringstream in(regs);
+        for (std::string line; std::getline(in, line);)
+            if (line.rfind("RIP=", 0) == 0 || line.rfind("CS =", 0) == 0 ||
+                line.rfind("CR0=", 0) == 0)
+                keep.push_back(line);
+        return fmt::format("{}; {}", fmt::join(keep, " | "),
+                           g.qmp("query-status").dump());
+    } catch (const Failure &f) {
+        return "no answer: " + f.message;
+    }
+}
+
+// The migrated guest carries on from where the source left it: it must not have crashed or
+// booted again on the destination. A reboot (panic=-1) looks like a device that starts late
+// and a tmpfs that lost its files, so say it plainly, with the guest's own last words.
+void destination_intact(const Guest &dst, const char *when) {
+    const auto console = slurp(dst.dir() + "/console.log");
+    std::string what;
+    for (const char *word : {"Kernel panic", "BUG:", "Oops", "general protection", "WARNING:"})
+        if (console.find(word) != std::string::npos) {
+            what = fmt::format("says '{}'", word);
+            break;
+        }
+    if (what.empty() && dst.boots() > 0)
+        what = "shows a new boot (its init said ready)";
+    if (!what.empty())
+        fail(fmt::format("the destination guest, {}: its console {}: {}", when, what,
+                         dst.console_tail(60)));
+}
+
 struct Figures {
     std::string status = "-";
     long long downtime = -1, total = -1, setup = -1;
@@ -605,14 +641,17 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
             up = up && st.is_object() && st.value("vm-running", false);
         if (up)
             break;
-        if (Clock::now() > end)
+        if (Clock::now() > end) {
+            destination_intact(dst, "while its devices did not run");
             fail(fmt::format("the destination's devices are not all running with vhost 20 s "
                              "after QEMU said running ({}): {}; its guest's console: {}",
                              name(to), vio.dump(), dst.console_tail(15)));
+        }
     }
     if (const auto waited = Clock::now() - w0; waited > 150ms)
         note("the destination's devices ran {:.1f} s after QEMU said running",
              std::chrono::duration<double>(waited).count());
+    destination_intact(dst, "when its devices ran");
     src.quit();
     if (!src_instance.empty()) {
         const auto folder = fmt::format("{}/{}", kDebugfs, src_instance);
@@ -650,9 +689,9 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
         const auto after = file_size(rx);
         const auto why = fmt::format(
             "{}; the guest's stream to the test VM {} ({} -> {} bytes in 5 s); QEMU's virtio "
-            "devices: {}; the source's console: {}",
+            "devices: {}; its vCPU: {}; the source's console: {}",
             f.message, after > before ? "still grows" : "stands still", before, after,
-            virtio_status_all(dst).dump(), src.console_tail(10));
+            virtio_status_all(dst).dump(), vcpu_state(dst), src.console_tail(10));
         // The whole guest stopped: neither its serial port nor its network moves.
         if (after == before)
             throw GuestStopped{why};
@@ -712,11 +751,7 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
     // Both carried data on the destination, not only before the switch.
     if (*to_sent <= to_at || *from_got <= from_at)
         fail("a stream moved nothing after the migration completed");
-    const auto console = dst.console_tail(200);
-    for (const char *bad_word : {"Kernel panic", "BUG:", "Oops", "WARNING:"})
-        if (console.find(bad_word) != std::string::npos)
-            fail(fmt::format("the destination guest's console says '{}': {}", bad_word,
-                             dst.console_tail(15)));
+    destination_intact(dst, "at the end");
     chain_ok(dslot, to);
 }
 
