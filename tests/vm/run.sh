@@ -95,16 +95,35 @@ CFG
 "$top/tests/vm/mkinitramfs.sh" -k "$kver" -o "$vm/initrd.gz" -m "$ko" -c "$vm/config" \
 	${modroot:+-r "$modroot"} "${nested[@]}" ${nested:+-i "$stock_kver"} "${bins[@]}"
 
-: >"$vm/console.log"
-: >"$vm/results.log"
 start=$SECONDS
-timeout --foreground "$timeout" qemu-system-x86_64 \
-	-machine q35 -accel tcg -cpu max "${cpus[@]}" -m "$mem" \
-	-display none -monitor none -nic none -no-reboot \
-	-kernel "$image" -initrd "$vm/initrd.gz" \
-	-append "console=ttyS0 ${quiet}panic=-1 oops=panic" \
-	-serial "file:$vm/console.log" -serial "file:$vm/results.log" &
-qemu=$!
+# A kernel that never reaches init (seen now and then with the debug kernel under TCG, stuck
+# idle early in boot before any module loads) is booted once more, loudly; a second time fails.
+boot_limit=$((slow == 1 ? 180 : 420))
+for attempt in 1 2; do
+	: >"$vm/console.log"
+	: >"$vm/results.log"
+	timeout --foreground "$timeout" qemu-system-x86_64 \
+		-machine q35 -accel tcg -cpu max "${cpus[@]}" -m "$mem" \
+		-display none -monitor none -nic none -no-reboot \
+		-kernel "$image" -initrd "$vm/initrd.gz" \
+		-append "console=ttyS0 ${quiet}panic=-1 oops=panic" \
+		-serial "file:$vm/console.log" -serial "file:$vm/results.log" &
+	qemu=$!
+	booted=0
+	for ((t = 0; t < boot_limit; t += 2)); do
+		grep -q '^# vm: init started' "$vm/results.log" && { booted=1; break; }
+		kill -0 $qemu 2>/dev/null || break
+		sleep 2
+	done
+	if ((booted)) || ! kill -0 $qemu 2>/dev/null || ((attempt == 2)); then
+		break
+	fi
+	echo "# vm: BOOT HUNG: the kernel did not reach init in ${boot_limit}s; its console ends:"
+	tail -n 5 "$vm/console.log" | sed 's/^/#   /'
+	echo "# vm: booting once more"
+	kill $qemu 2>/dev/null || true
+	wait $qemu 2>/dev/null || true
+done
 tail -n +1 -F --pid=$qemu "$vm/results.log" 2>/dev/null | tr -d '\r' &
 tailer=$!
 set +e

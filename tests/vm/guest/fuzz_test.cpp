@@ -597,6 +597,8 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
         std::memcpy(area + i, &v, 8);
     }
 
+    // Per kind of operation: how many, and the time they took (where a slow kernel spends it).
+    std::map<std::string, std::pair<unsigned long, uint64_t>> cost;
     const auto start = std::chrono::steady_clock::now();
     unsigned long done = 0;
     for (; done < calls; done++) {
@@ -608,17 +610,22 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
                 note("{} operations, {:.0f}/s", done,
                      static_cast<double>(done) / std::chrono::duration<double>(t).count());
         }
+        const auto t0 = std::chrono::steady_clock::now();
+        const char *kind = "";
         unsigned op = static_cast<unsigned>(fz.below(1000));
         int s = static_cast<int>(fz.below(kSlots));
         int fd = slots[s];
         if (op < 700) {
+            kind = "ioctl";
             fz.count("ioctl", fz.random_ioctl(fd));
         } else if (op < 740) {
+            kind = "SET_OWNER";
             describe("SET_OWNER(fd {})", fd);
             alarm(kCallTimeout);
             fz.count("SET_OWNER", ioctl_outcome(fd, VHOST_SET_OWNER, 0UL));
             alarm(0);
         } else if (op < 765) {
+            kind = "RESET_OWNER";
             describe("RESET_OWNER(fd {})", fd);
             alarm(kCallTimeout);
             fz.count("RESET_OWNER", ioctl_outcome(fd, VHOST_RESET_OWNER, 0UL));
@@ -626,12 +633,16 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
                 ioctl(fd, VHOST_SET_OWNER);
             alarm(0);
         } else if (op < 800) {
+            kind = "write";
             fz.count("write", fz.random_write(fd));
         } else if (op < 820) {
+            kind = "read";
             fz.count("read", fz.random_read(fd));
         } else if (op < 840) {
+            kind = "poll";
             fz.count("poll", fz.random_poll(fd));
         } else if (op < 870) {
+            kind = "close+open";
             describe("close+open(fd {})", fd);
             alarm(kCallTimeout);
             close(fd);
@@ -642,6 +653,7 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
             alarm(0);
             fz.count("reopen", {});
         } else if (op < 880) {
+            kind = "dup";
             // Two slots share one file: closing one of them must not free the device.
             int other = static_cast<int>(fz.below(kSlots));
             if (other != s) {
@@ -653,22 +665,27 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
                 fz.count("dup", {});
             }
         } else if (op < 900) {
+            kind = "randomize";
             fz.randomize_area();
         } else if (op < 925) {
+            kind = "prime";
             fz.prime(fd);
             fz.count("prime", {});
         } else if (op < 945) {
+            kind = "kick";
             describe("kick");
             uint64_t one = 1;
             ssize_t w = write(pool.eventfd, &one, sizeof one);
             (void)w;
         } else if (op < 955) {
+            kind = "owner-exit";
             uint64_t child_seed = fz.rnd();
             describe("owner exiting mid-call (seed {:#x})", child_seed);
             in_child(done, "owner-exit",
                      [&] { owner_exits_mid_call(child_seed, area, pool, slots); });
             fz.count("owner-exit", {});
         } else if (op < 970) {
+            kind = "child";
             // A forked child: another mm. It sometimes becomes the owner and then exits.
             uint64_t child_seed = fz.rnd();
             describe("fork child (seed {:#x})", child_seed);
@@ -685,6 +702,7 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
             });
             fz.count("child", {});
         } else {
+            kind = "threads";
             // More threads of the owner race the first: on the same files, or half the time
             // all on one.
             const auto n = 1 + fz.below(3);
@@ -715,6 +733,11 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
             alarm(0);
             fz.count(n == 1 ? "threads-2" : n == 2 ? "threads-3" : "threads-4", {});
         }
+        auto &[n, ns] = cost[kind];
+        n++;
+        ns += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now() - t0)
+                                        .count());
     }
     const auto secs =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start)
@@ -723,9 +746,14 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
          "those of the set-ups and the children) in {} s, {:.0f} operations/s (seed {:#x})",
          proc, done, fz.syscalls, secs,
          static_cast<double>(done) / std::max<double>(1, static_cast<double>(secs)), seed);
-    if (proc == 0)
+    if (proc == 0) {
         for (const auto &[what, n] : fz.stats)
             note("  {:>6} {}", n, what);
+        for (const auto &[what, c] : cost)
+            note("  time: {:>12} {:>8} operations, {:>6.1f} s, {:>8.0f} us each", what, c.first,
+                 static_cast<double>(c.second) / 1e9,
+                 static_cast<double>(c.second) / 1e3 / static_cast<double>(std::max(1UL, c.first)));
+    }
 
     describe("closing every file");
     alarm(60);

@@ -8,6 +8,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
+# The host's run.sh waits for this line to know the kernel booted.
+echo "# vm: init started" >/dev/ttyS1
 ip link set lo up
 
 kver=$(cat /etc/vhnet/kver)

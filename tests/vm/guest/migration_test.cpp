@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -146,8 +147,11 @@ GuestSpec slot_spec(unsigned slot, Backend b, bool incoming) {
     s.mac = kMac;
     s.mem_mib = kGuestMiB;
     s.how = Launch::Vhnetctl;
+    // Every CPU reset, with the registers just before it: a guest that resets on the
+    // destination (a triple fault shows nothing on its console) leaves its last state here.
+    s.extra_args = {"-d", "cpu_reset", "-D", s.dir + "/reset.log"};
     if (incoming) {
-        s.extra_args = {"-incoming", "defer"};
+        s.extra_args.insert(s.extra_args.end(), {"-incoming", "defer"});
         s.wait_ready = false;
     }
     return s;
@@ -449,8 +453,7 @@ std::string vcpu_state(const Guest &g) {
             if (line.rfind("RIP=", 0) == 0 || line.rfind("CS =", 0) == 0 ||
                 line.rfind("CR0=", 0) == 0)
                 keep.push_back(line);
-        return fmt::format("{}; {}", fmt::join(keep, " | "),
-                           g.qmp("query-status").dump());
+        return fmt::format("{}; {}", fmt::join(keep, " | "), g.qmp("query-status").dump());
     } catch (const Failure &f) {
         return "no answer: " + f.message;
     }
@@ -459,8 +462,32 @@ std::string vcpu_state(const Guest &g) {
 // The migrated guest carries on from where the source left it: it must not have crashed or
 // booted again on the destination. A reboot (panic=-1) looks like a device that starts late
 // and a tmpfs that lost its files, so say it plainly, with the guest's own last words.
+// CPU resets the destination's QEMU logged while it created the machine, before the guest ran.
+unsigned g_start_resets = 0;
+
+// CPU resets QEMU logged (-d cpu_reset), and the state before the last one, in short.
+std::pair<unsigned, std::string> cpu_resets(const Guest &g) {
+    const auto log = slurp(g.dir() + "/reset.log");
+    unsigned n = 0;
+    std::size_t last = std::string::npos;
+    for (auto at = log.find("CPU Reset"); at != std::string::npos;
+         at = log.find("CPU Reset", at + 1), n++)
+        last = at;
+    std::vector<std::string> keep;
+    if (last != std::string::npos) {
+        std::istringstream in(log.substr(last));
+        for (std::string line; std::getline(in, line);)
+            for (const char *reg : {"RIP=", "CR0=", "CR2=", "EFER="})
+                if (line.find(reg) != std::string::npos &&
+                    std::find(keep.begin(), keep.end(), line) == keep.end())
+                    keep.push_back(line);
+    }
+    return {n, fmt::format("{}", fmt::join(keep, " | "))};
+}
+
 void destination_intact(const Guest &dst, const char *when) {
     const auto console = slurp(dst.dir() + "/console.log");
+    const auto [resets, state] = cpu_resets(dst);
     std::string what;
     for (const char *word : {"Kernel panic", "BUG:", "Oops", "general protection", "WARNING:"})
         if (console.find(word) != std::string::npos) {
@@ -469,8 +496,12 @@ void destination_intact(const Guest &dst, const char *when) {
         }
     if (what.empty() && dst.boots() > 0)
         what = "shows a new boot (its init said ready)";
+    // QEMU resets the CPU when it creates it (incoming or not); any later one is the guest's.
+    if (resets > g_start_resets)
+        what += fmt::format("{}QEMU logged {} CPU resets ({} at start), the last from: {}",
+                            what.empty() ? "" : "; ", resets, g_start_resets, state);
     if (!what.empty())
-        fail(fmt::format("the destination guest, {}: its console {}: {}", when, what,
+        fail(fmt::format("the destination guest, {}: {}; its console: {}", when, what,
                          dst.console_tail(60)));
 }
 
@@ -508,6 +539,7 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
     const auto dst = Guest::launch(slot_spec(dslot, to, true));
     dst.qmp("migrate-incoming", {{"uri", "unix:" + sock}});
     EXPECT_EQ(dst.qmp("query-status")["status"].get<std::string>(), std::string("inmigrate"));
+    g_start_resets = cpu_resets(dst).first;
     note("{} -> {}: source QEMU pid {} (tap {}), destination pid {} (tap {})", name(from), name(to),
          src.pid(), kTaps[sslot], dst.pid(), kTaps[dslot]);
     expect_instances({{&src, from == Backend::Vhnet}, {&dst, to == Backend::Vhnet}},
