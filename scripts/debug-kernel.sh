@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the debug kernel of make test-debug from Debian's linux-source-6.1 (KASAN, lockdep,
-# kmemleak, UBSAN, KFENCE: tests/debug/debug.config), or reuse the one already built. The cache
-# lives outside the checkout, keyed by the config, this script and the source package version,
+# kmemleak, UBSAN, KFENCE: tests/debug/debug.config; the fixes in tests/debug/patches), or reuse
+# the one already built. The cache lives outside the checkout, keyed by the config, the patches,
+# this script and the source package version,
 # so a fresh clone on the same machine reuses it:
 #   $VHNET_CACHE (default /var/cache/vhnet)/debug-kernel-KEY/
 #     linux/    the configured and built tree (vhnet.ko builds against it: make -C linux M=...)
@@ -18,7 +19,9 @@ jobs=${JOBS:-$(nproc)}
 srcver=$(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null || true)
 [[ -n $srcver && -e $tarball ]] ||
 	{ echo "debug-kernel: linux-source-6.1 is not installed; run 'make deps'" >&2; exit 1; }
-key=$( (cat "$frag" "$0"; echo "$srcver") | sha256sum | cut -c1-12)
+# Fixes the tree needs to boot reliably (each names its upstream commit), applied in name order.
+patches=("$top"/tests/debug/patches/*.patch)
+key=$( (cat "$frag" "$0" "${patches[@]}"; echo "$srcver") | sha256sum | cut -c1-12)
 cache=${VHNET_CACHE:-/var/cache/vhnet}/debug-kernel-$key
 if [[ -e $cache/release ]]; then
 	echo "debug-kernel: reusing $(cat "$cache/release") (linux-source-6.1 $srcver)" >&2
@@ -33,6 +36,9 @@ mkdir -p "$cache"
 tar -xJf "$tarball" -C "$cache"
 mv "$cache/linux-source-6.1" "$cache/linux"
 cd "$cache/linux"
+for p in "${patches[@]}"; do
+	patch -s -p1 <"$p" || { echo "debug-kernel: $p does not apply" >&2; exit 1; }
+done
 make -s x86_64_defconfig >/dev/null
 make -s kvm_guest.config >/dev/null
 scripts/kconfig/merge_config.sh -m .config "$frag" >/dev/null

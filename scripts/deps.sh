@@ -8,7 +8,7 @@ pkgs=(
 	# the kernel that the module is built for and that the test VM boots: install them together
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1
 	# make test-debug builds a kernel from that source
-	bc bison flex libelf-dev libssl-dev
+	bc bison flex libelf-dev libssl-dev patch
 	# the VM rig
 	qemu-system-x86 busybox-static kmod cpio gzip
 	# the nested guest of the qemu suite: ethtool turns its offloads off
