@@ -617,30 +617,30 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
         int fd = slots[s];
         if (op < 700) {
             kind = "ioctl";
-            fz.count("ioctl", fz.random_ioctl(fd));
+            fz.count(kind, fz.random_ioctl(fd));
         } else if (op < 740) {
             kind = "SET_OWNER";
             describe("SET_OWNER(fd {})", fd);
             alarm(kCallTimeout);
-            fz.count("SET_OWNER", ioctl_outcome(fd, VHOST_SET_OWNER, 0UL));
+            fz.count(kind, ioctl_outcome(fd, VHOST_SET_OWNER, 0UL));
             alarm(0);
         } else if (op < 765) {
             kind = "RESET_OWNER";
             describe("RESET_OWNER(fd {})", fd);
             alarm(kCallTimeout);
-            fz.count("RESET_OWNER", ioctl_outcome(fd, VHOST_RESET_OWNER, 0UL));
+            fz.count(kind, ioctl_outcome(fd, VHOST_RESET_OWNER, 0UL));
             if (fz.chance(50))
                 ioctl(fd, VHOST_SET_OWNER);
             alarm(0);
         } else if (op < 800) {
             kind = "write";
-            fz.count("write", fz.random_write(fd));
+            fz.count(kind, fz.random_write(fd));
         } else if (op < 820) {
             kind = "read";
-            fz.count("read", fz.random_read(fd));
+            fz.count(kind, fz.random_read(fd));
         } else if (op < 840) {
             kind = "poll";
-            fz.count("poll", fz.random_poll(fd));
+            fz.count(kind, fz.random_poll(fd));
         } else if (op < 870) {
             kind = "close+open";
             describe("close+open(fd {})", fd);
@@ -662,7 +662,7 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
                 close(slots[other]);
                 slots[other] = SYS(fcntl(fd, F_DUPFD_CLOEXEC, 0));
                 alarm(0);
-                fz.count("dup", {});
+                fz.count(kind, {});
             }
         } else if (op < 900) {
             kind = "randomize";
@@ -670,7 +670,7 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
         } else if (op < 925) {
             kind = "prime";
             fz.prime(fd);
-            fz.count("prime", {});
+            fz.count(kind, {});
         } else if (op < 945) {
             kind = "kick";
             describe("kick");
@@ -683,7 +683,7 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
             describe("owner exiting mid-call (seed {:#x})", child_seed);
             in_child(done, "owner-exit",
                      [&] { owner_exits_mid_call(child_seed, area, pool, slots); });
-            fz.count("owner-exit", {});
+            fz.count(kind, {});
         } else if (op < 970) {
             kind = "child";
             // A forked child: another mm. It sometimes becomes the owner and then exits.
@@ -700,7 +700,7 @@ unsigned long fuzz_loop(uint64_t seed, unsigned long calls, uint64_t budget, int
                         cf.random_ioctl(cfd);
                 }
             });
-            fz.count("child", {});
+            fz.count(kind, {});
         } else {
             kind = "threads";
             // More threads of the owner race the first: on the same files, or half the time

@@ -442,28 +442,29 @@ void expect_instances(const std::vector<std::pair<const Guest *, bool>> &qemus, 
 // test VM's emulated SVM); run_step() runs such a migration once more on a fresh guest.
 struct GuestStopped : Failure {};
 
+// The lines of a register dump that hold any of `regs`, each once, joined.
+std::string register_lines(const std::string &dump, std::initializer_list<const char *> regs) {
+    std::vector<std::string> keep;
+    std::istringstream in(dump);
+    for (std::string line; std::getline(in, line);)
+        for (const char *reg : regs)
+            if (line.find(reg) != std::string::npos &&
+                std::find(keep.begin(), keep.end(), line) == keep.end())
+                keep.push_back(line);
+    return fmt::format("{}", fmt::join(keep, " | "));
+}
+
 // Where the guest's vCPU is (RIP, flags, HLT), from QEMU's monitor, for a guest that stopped.
 std::string vcpu_state(const Guest &g) {
     try {
         const auto regs =
             g.qmp("human-monitor-command", {{"command-line", "info registers"}}).get<std::string>();
-        std::vector<std::string> keep;
-        std::istringstream in(regs);
-        for (std::string line; std::getline(in, line);)
-            if (line.rfind("RIP=", 0) == 0 || line.rfind("CS =", 0) == 0 ||
-                line.rfind("CR0=", 0) == 0)
-                keep.push_back(line);
-        return fmt::format("{}; {}", fmt::join(keep, " | "), g.qmp("query-status").dump());
+        return fmt::format("{}; {}", register_lines(regs, {"RIP=", "CS =", "CR0="}),
+                           g.qmp("query-status").dump());
     } catch (const Failure &f) {
         return "no answer: " + f.message;
     }
 }
-
-// The migrated guest carries on from where the source left it: it must not have crashed or
-// booted again on the destination. A reboot (panic=-1) looks like a device that starts late
-// and a tmpfs that lost its files, so say it plainly, with the guest's own last words.
-// CPU resets the destination's QEMU logged while it created the machine, before the guest ran.
-unsigned g_start_resets = 0;
 
 // CPU resets QEMU logged (-d cpu_reset), and the state before the last one, in short.
 std::pair<unsigned, std::string> cpu_resets(const Guest &g) {
@@ -473,19 +474,17 @@ std::pair<unsigned, std::string> cpu_resets(const Guest &g) {
     for (auto at = log.find("CPU Reset"); at != std::string::npos;
          at = log.find("CPU Reset", at + 1), n++)
         last = at;
-    std::vector<std::string> keep;
-    if (last != std::string::npos) {
-        std::istringstream in(log.substr(last));
-        for (std::string line; std::getline(in, line);)
-            for (const char *reg : {"RIP=", "CR0=", "CR2=", "EFER="})
-                if (line.find(reg) != std::string::npos &&
-                    std::find(keep.begin(), keep.end(), line) == keep.end())
-                    keep.push_back(line);
-    }
-    return {n, fmt::format("{}", fmt::join(keep, " | "))};
+    if (last == std::string::npos)
+        return {0, ""};
+    return {n, register_lines(log.substr(last), {"RIP=", "CR0=", "CR2=", "EFER="})};
 }
 
-void destination_intact(const Guest &dst, const char *when) {
+// The migrated guest carries on from where the source left it: it must not have crashed or
+// booted again on the destination. A reboot (panic=-1) looks like a device that starts late
+// and a tmpfs that lost its files, so say it plainly, with the guest's own last words.
+// `start_resets`: the CPU resets its QEMU logged while it created the machine (incoming or
+// not), before the guest ran; any later one is the guest's.
+void destination_intact(const Guest &dst, unsigned start_resets, const char *when) {
     const auto console = slurp(dst.dir() + "/console.log");
     const auto [resets, state] = cpu_resets(dst);
     std::string what;
@@ -496,10 +495,9 @@ void destination_intact(const Guest &dst, const char *when) {
         }
     if (what.empty() && dst.boots() > 0)
         what = "shows a new boot (its init said ready)";
-    // QEMU resets the CPU when it creates it (incoming or not); any later one is the guest's.
-    if (resets > g_start_resets)
+    if (resets > start_resets)
         what += fmt::format("{}QEMU logged {} CPU resets ({} at start), the last from: {}",
-                            what.empty() ? "" : "; ", resets, g_start_resets, state);
+                            what.empty() ? "" : "; ", resets, start_resets, state);
     if (!what.empty())
         fail(fmt::format("the destination guest, {}: {}; its console: {}", when, what,
                          dst.console_tail(60)));
@@ -539,7 +537,7 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
     const auto dst = Guest::launch(slot_spec(dslot, to, true));
     dst.qmp("migrate-incoming", {{"uri", "unix:" + sock}});
     EXPECT_EQ(dst.qmp("query-status")["status"].get<std::string>(), std::string("inmigrate"));
-    g_start_resets = cpu_resets(dst).first;
+    const unsigned start_resets = cpu_resets(dst).first;
     note("{} -> {}: source QEMU pid {} (tap {}), destination pid {} (tap {})", name(from), name(to),
          src.pid(), kTaps[sslot], dst.pid(), kTaps[dslot]);
     expect_instances({{&src, from == Backend::Vhnet}, {&dst, to == Backend::Vhnet}},
@@ -674,7 +672,7 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
         if (up)
             break;
         if (Clock::now() > end) {
-            destination_intact(dst, "while its devices did not run");
+            destination_intact(dst, start_resets, "while its devices did not run");
             fail(fmt::format("the destination's devices are not all running with vhost 20 s "
                              "after QEMU said running ({}): {}; its guest's console: {}",
                              name(to), vio.dump(), dst.console_tail(15)));
@@ -683,7 +681,7 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
     if (const auto waited = Clock::now() - w0; waited > 150ms)
         note("the destination's devices ran {:.1f} s after QEMU said running",
              std::chrono::duration<double>(waited).count());
-    destination_intact(dst, "when its devices ran");
+    destination_intact(dst, start_resets, "when its devices ran");
     src.quit();
     if (!src_instance.empty()) {
         const auto folder = fmt::format("{}/{}", kDebugfs, src_instance);
@@ -783,7 +781,7 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
     // Both carried data on the destination, not only before the switch.
     if (*to_sent <= to_at || *from_got <= from_at)
         fail("a stream moved nothing after the migration completed");
-    destination_intact(dst, "at the end");
+    destination_intact(dst, start_resets, "at the end");
     chain_ok(dslot, to);
 }
 
