@@ -123,10 +123,41 @@ run_suite() {
 
 run_tests() {
 	for s in $SUITES; do
+		echo "$s" >/tmp/current
 		run_suite "$s"
 		check_dmesg "$s"
 		check_instances "$s"
 		check_kmemleak "$s"
+		# run.sh: the suites this boot finished (a VM that froze boots again for the rest)
+		say "# vm: suite $s done at $(cut -d" " -f1 /proc/uptime)s"
+	done
+}
+
+# Every 15 s on the third serial port (run.sh reads it to tell a frozen VM from a slow test):
+# the uptime, the last result of the suite that runs, and each task in uninterruptible sleep
+# with what it waits in; a task seen there twice in a row gets its kernel stack printed, once.
+heartbeat() {
+	hb=/dev/ttyS2
+	stty -F $hb raw -echo 2>/dev/null
+	prev= dumped=
+	while :; do
+		cur=$(cat /tmp/current 2>/dev/null)
+		last=$(grep -E '^(not )?ok ' "/tmp/out.$cur" 2>/dev/null | tail -n 1 | cut -c1-100)
+		blocked= now=
+		for st in /proc/[0-9]*/stat; do
+			read -r pid comm state _ <"$st" 2>/dev/null || continue
+			[ "$state" = D ] || continue
+			now="$now $pid"
+			blocked="$blocked $pid$comm:$(cat /proc/$pid/wchan 2>/dev/null)"
+			case " $prev " in *" $pid "*) ;; *) continue ;; esac
+			case " $dumped " in *" $pid "*) continue ;; esac
+			dumped="$dumped $pid"
+			sed "s/^/# hb stack $pid$comm: /" /proc/$pid/stack >$hb 2>/dev/null
+		done
+		prev=$now
+		echo "# hb $(cut -d' ' -f1 /proc/uptime)s suite ${cur:--} last '${last:-}'" \
+			"load $(cut -d' ' -f1-3 /proc/loadavg) D:${blocked:- none}" >$hb
+		sleep 15
 	done
 }
 
@@ -142,6 +173,15 @@ demo() {
 	check_instances demo
 }
 
+# The kernel's text symbols, gzipped, on the fourth serial port: the VM boots with nokaslr, and
+# run.sh names from them where the vCPUs of a VM that froze are.
+symbols() {
+	stty -F /dev/ttyS3 raw -echo
+	grep ' [tT] ' /proc/kallsyms | gzip -c >/dev/ttyS3
+}
+
+heartbeat 2>/dev/null &
+symbols 2>/dev/null
 boot_checks
 case ${MODE:-test} in
 test) run_tests ;;
