@@ -3,10 +3,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -158,6 +160,27 @@ Transfer parse_received(const std::string &log) {
         std::sscanf(log.c_str() + pos, "received %llu bytes in %lf s", &t.bytes, &t.seconds) != 2)
         fail(fmt::format("vhnet-xfer recv said: {}", log));
     return t;
+}
+
+// Every nested QEMU runs on the test VM's first CPU, so that at most one of its vCPUs is ever in
+// a nested guest. The test VM's SVM is TCG's: in CI, a VM whose two vCPUs both ran nested guests
+// (the migration suite's first source and destination, vhost-net on both ends) locked up for
+// good, both vCPUs in soft lockup in the nested QEMUs' threads (Documentation/testing.rst).
+// The backends' workers still run anywhere. Called in the child, before exec; QEMU's threads
+// inherit the mask.
+void pin_to_first_cpu() {
+    cpu_set_t all;
+    if (::sched_getaffinity(0, sizeof(all), &all) != 0)
+        return;
+    for (size_t cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &all))
+            continue;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        ::sched_setaffinity(0, sizeof(one), &one);
+        return;
+    }
 }
 
 } // namespace
@@ -318,6 +341,7 @@ Guest Guest::launch(const GuestSpec &spec) {
         fail(fmt::format("fork: {}", vmtest::errname(errno)));
     if (pid == 0) {
         ::setsid();
+        pin_to_first_cpu();
         const int log = ::open((d + "/qemu.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         const int null = ::open("/dev/null", O_RDONLY);
         ::dup2(null, STDIN_FILENO);
@@ -337,6 +361,19 @@ Guest Guest::launch(const GuestSpec &spec) {
         g.wait_ready(1);
     else
         g.wait_qmp();
+    // The rig relies on the pin (pin_to_first_cpu): a QEMU free to run anywhere fails here.
+    const std::string st = slurp(fmt::format("/proc/{}/status", pid));
+    const auto at = st.find("Cpus_allowed_list:");
+    std::string cpus = "?";
+    if (at != std::string::npos) {
+        const std::string rest = st.substr(at + 18);
+        cpus = first_word(rest.substr(std::min(rest.size(), rest.find_first_not_of(" \t"))));
+    }
+    if (cpus.find_first_of(",-?") != std::string::npos) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        fail(fmt::format("{}: QEMU may run on CPUs {}, not on one", g.label(), cpus));
+    }
     return g;
 }
 
