@@ -76,6 +76,10 @@ void drops_are_weighted() {
 
 // The same guest under a sustained flood: an ioctl that needs the queue's mutex
 // (VHOST_GET_VRING_BASE on RX), then detaching the backend, each answered within a second.
+// What a user sees; it does not by itself catch a pass that ignores its weight, because in this
+// two-CPU VM one flooding CPU cannot outpace a worker that only drops (measured: the tap's
+// queue never overflowed), so such a pass still ends when the tap runs dry.
+// rx-drops-count-toward-weight is the test that catches that.
 void flood_ioctl_latency() {
     auto runs = run_both([&](const Ctx &c, Obs &obs) {
         auto tap = open_tap(c.tap("hwflood"));
