@@ -396,6 +396,11 @@ std::optional<Capture::Frame> Capture::next(uint16_t tag, std::chrono::milliseco
         ssize_t n = recvfrom(fd_, buf_.data(), buf_.size(), MSG_DONTWAIT,
                              reinterpret_cast<sockaddr *>(&from), &fromlen);
         if (n < 0) {
+            // EINVAL: the socket dropped a frame whose GSO type a virtio_net_hdr cannot carry
+            // (a hostile TX header tun accepted, e.g. UFO; 6.1's virtio_net_hdr_from_skb knows
+            // only TCP). Not this frame; the next one may be.
+            if (errno == EINVAL)
+                continue;
             if (errno != EAGAIN && errno != EINTR)
                 fail_sys("recvfrom (capture)", errno, std::source_location::current());
             auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
