@@ -4,8 +4,9 @@
 // 1 000 in make test-debug) per device: (a) the device file is closed, (b) the owner process is
 // killed, (c) the backend is detached and attached again, (d) the tap is deleted, (e)
 // RESET_OWNER, (f) the memory table is set again, (g) the backend swapped to another tap and back
-// without a detach. Afterwards no vhnet instance is left, the tap still carries a frame written
-// to it and serves a new device, and nothing hung (the test's time limit).
+// without a detach. Afterwards no vhnet instance is left, the device module holds no more
+// references than before, the tap still carries a frame written to it and serves a new device,
+// and nothing hung (the test's time limit). Slab leaks: kmemleak, on the debug kernel.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "datapath_common.h"
@@ -103,18 +105,44 @@ void check_tap(const Ctx &c, const vhnet::Tap &tap, Obs &obs) {
     obs["new device"] = "passes";
 }
 
-void check_instances(const Ctx &c, int before) {
-    if (!c.vhnet())
-        return;
-    int after = wait_vhnet_instances(before);
-    if (after != before)
-        fail(fmt::format("vhnet: {} instances left, {} before", after, before));
+// What a race must give back: vhnet's instances, and the device module's references (each open
+// file holds one; a leaked file or instance keeps it, and the module could never be unloaded).
+struct Baseline {
+    int instances = 0;
+    long refs = 0;
+};
+
+long module_refs(const Ctx &c) {
+    const std::string path =
+        fmt::format("/sys/module/{}/refcnt", c.vhnet() ? "vhnet" : "vhost_net");
+    return std::stol(read_text(path));
+}
+
+Baseline baseline(const Ctx &c) {
+    return {c.vhnet() ? vhnet_instances() : 0, module_refs(c)};
+}
+
+void check_instances(const Ctx &c, const Baseline &before) {
+    if (c.vhnet()) {
+        int after = wait_vhnet_instances(before.instances);
+        if (after != before.instances)
+            fail(fmt::format("vhnet: {} instances left, {} before", after, before.instances));
+    }
+    // The last fput of a killed owner's file may still be on its way: give it 5 s.
+    long refs = module_refs(c);
+    for (int i = 0; i < 500 && refs != before.refs; i++) {
+        usleep(10'000);
+        refs = module_refs(c);
+    }
+    if (refs != before.refs)
+        fail(fmt::format("{}: the module holds {} references, {} before", c.name(), refs,
+                         before.refs));
 }
 
 // (a) The device file is closed while a thread keeps sending: dup2() puts /dev/null in its
 // place, which drops the last reference (the Driver then talks to /dev/null, harmlessly).
 void close_under_load(const Ctx &c, Obs &obs) {
-    const int before = c.vhnet() ? vhnet_instances() : 0;
+    const Baseline before = baseline(c);
     auto tap = open_tap(c.tap("lca"));
     int null = SYS(open("/dev/null", O_RDWR | O_CLOEXEC));
     uint64_t total = 0;
@@ -134,7 +162,7 @@ void close_under_load(const Ctx &c, Obs &obs) {
 
 // (b) The owner process is killed while it sends.
 void kill_owner_under_load(const Ctx &c, Obs &obs) {
-    const int before = c.vhnet() ? vhnet_instances() : 0;
+    const Baseline before = baseline(c);
     auto tap = open_tap(c.tap("lcb"));
     for (int i = 0; i < iterations(); i++) {
         int p[2];
@@ -178,7 +206,7 @@ void kill_owner_under_load(const Ctx &c, Obs &obs) {
 // (c) The backend is detached (SET_BACKEND -1 on both rings) and attached again while a thread
 // sends; TX must resume each time, and in the end every packet posted completes.
 void detach_under_load(const Ctx &c, Obs &obs) {
-    const int before = c.vhnet() ? vhnet_instances() : 0;
+    const Baseline before = baseline(c);
     auto tap = open_tap(c.tap("lcc"));
     {
         auto d = must(vhnet::Driver::open(load_options(c, tap.fd())), "Driver::open");
@@ -213,7 +241,7 @@ void detach_under_load(const Ctx &c, Obs &obs) {
 // its backend; TX must not hang, and the device closes cleanly. A new tap of the same name each
 // time.
 void delete_tap_under_load(const Ctx &c, Obs &obs) {
-    const int before = c.vhnet() ? vhnet_instances() : 0;
+    const Baseline before = baseline(c);
     const auto name = c.tap("lcd");
     for (int i = 0; i < iterations(); i++) {
         auto tap = open_tap(name);
@@ -231,7 +259,7 @@ void delete_tap_under_load(const Ctx &c, Obs &obs) {
 
 // (e) RESET_OWNER while a thread sends; then the device is owned again and closed.
 void reset_owner_under_load(const Ctx &c, Obs &obs) {
-    const int before = c.vhnet() ? vhnet_instances() : 0;
+    const Baseline before = baseline(c);
     auto tap = open_tap(c.tap("lce"));
     for (int i = 0; i < iterations(); i++) {
         auto d = must(vhnet::Driver::open(load_options(c, tap.fd())), "Driver::open");
@@ -250,7 +278,7 @@ void reset_owner_under_load(const Ctx &c, Obs &obs) {
 
 // (f) The memory table is set again (the same one) while a thread sends: TX goes on.
 void mem_table_under_load(const Ctx &c, Obs &obs) {
-    const int before = c.vhnet() ? vhnet_instances() : 0;
+    const Baseline before = baseline(c);
     auto tap = open_tap(c.tap("lcf"));
     {
         auto d = must(vhnet::Driver::open(load_options(c, tap.fd())), "Driver::open");
@@ -272,7 +300,7 @@ void mem_table_under_load(const Ctx &c, Obs &obs) {
 // (g) Both queues' backend swapped to a second tap and back, no detach between, while a thread
 // sends: TX goes on, and every packet posted completes.
 void swap_backend_under_load(const Ctx &c, Obs &obs) {
-    const int before = c.vhnet() ? vhnet_instances() : 0;
+    const Baseline before = baseline(c);
     auto tap = open_tap(c.tap("lcg"));
     auto tap2 = open_tap(c.tap("lcg2"));
     {
