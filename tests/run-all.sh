@@ -9,6 +9,18 @@ mkdir -p build
 pass=0 fail=0 skips=0
 
 count() { pass=$((pass + $1)); fail=$((fail + $2)); }
+# Adds a step's "N passed, N failed": the last line of LOG matching PATTERN; without one, the step
+# did not report, and that fails as NAME. tally LOG PATTERN NAME WHY
+tally() {
+	local line
+	line=$(grep -E "$2" "$1" | tail -n 1)
+	if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+		count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+	else
+		echo "not ok $3 - $4"
+		count 0 1
+	fi
+}
 
 echo "== lint"
 if make --no-print-directory lint >build/lint.log 2>&1; then
@@ -48,13 +60,7 @@ fi
 
 echo "== VM suites"
 tests/vm/run.sh 2>&1 | tee build/vm-run.log
-line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed$' build/vm-run.log || true)
-if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
-	count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
-else
-	echo "not ok vm/run - the VM rig did not report"
-	count 0 1
-fi
+tally build/vm-run.log '^vm: [0-9]+ passed, [0-9]+ failed$' vm/run "the VM rig did not report"
 
 # A named subset of make test-debug: the module, dev, hostile and fuzz suites on the debug kernel
 # (KASAN, lockdep, kmemleak, UBSAN, KFENCE), at a small scale. The whole of make test-debug at its
@@ -65,13 +71,7 @@ FUZZ_OPS=20000 FUZZ_RINGS=2000 FUZZ_DIFF_SEQS=200 FUZZ_BUDGET=600 \
 	SUITE_TIMEOUT=1200 VM_TIMEOUT=2400 \
 	tests/debug/run.sh --suite module --suite dev --suite hostile --suite fuzz 2>&1 |
 	tee build/debug-run.log
-line=$(tail -n 1 build/debug-run.log)
-if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-	count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
-else
-	echo "not ok debug/run - tests/debug/run.sh did not report"
-	count 0 1
-fi
+tally build/debug-run.log '^[0-9]+ passed, [0-9]+ failed$' debug/run "tests/debug/run.sh did not report"
 
 # The quick benchmark (make bench QUICK=1), so that it cannot rot: it must complete and give a
 # positive figure for everything; no figure is compared with a threshold.

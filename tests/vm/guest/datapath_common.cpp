@@ -198,13 +198,17 @@ std::map<std::string, uint64_t> vhnet_queue_stats(Queue queue) {
     return stats;
 }
 
-int wait_vhnet_instances(int n) {
-    int now = vhnet_instances();
-    for (int i = 0; i < 300 && now != n; i++) {
+long wait_for_value(const std::function<long()> &read, long want, std::chrono::milliseconds limit) {
+    long now = read();
+    for (auto waited = 0ms; waited < limit && now != want; waited += 10ms) {
         std::this_thread::sleep_for(10ms);
-        now = vhnet_instances();
+        now = read();
     }
     return now;
+}
+
+int wait_vhnet_instances(int n) {
+    return static_cast<int>(wait_for_value(vhnet_instances, n, 3000ms));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -109,6 +109,8 @@ void wait_tx_done(vhnet::Driver &d, std::chrono::milliseconds timeout = 3000ms);
 // The counters of this process's vhnet device's queue (debugfs vq<N>/stats); fails unless the
 // process owns exactly one vhnet device.
 std::map<std::string, uint64_t> vhnet_queue_stats(Queue queue);
+// Reads `read()` every 10 ms until it gives `want` or `limit` has passed; returns the last value.
+long wait_for_value(const std::function<long()> &read, long want, std::chrono::milliseconds limit);
 // Waits up to 3 s for the live vhnet instance count to come back to `n`; returns the count.
 int wait_vhnet_instances(int n);
 

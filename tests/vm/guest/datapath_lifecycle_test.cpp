@@ -129,11 +129,7 @@ void check_instances(const Ctx &c, const Baseline &before) {
             fail(fmt::format("vhnet: {} instances left, {} before", after, before.instances));
     }
     // The last fput of a killed owner's file may still be on its way: give it 5 s.
-    long refs = module_refs(c);
-    for (int i = 0; i < 500 && refs != before.refs; i++) {
-        usleep(10'000);
-        refs = module_refs(c);
-    }
+    const long refs = wait_for_value([&] { return module_refs(c); }, before.refs, 5000ms);
     if (refs != before.refs)
         fail(fmt::format("{}: the module holds {} references, {} before", c.name(), refs,
                          before.refs));
