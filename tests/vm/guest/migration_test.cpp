@@ -684,9 +684,22 @@ void migrate(Backend from, Backend to, const std::string &test, Figures &fig) {
             break;
         if (Clock::now() > end) {
             destination_intact(dst, start_resets, "while its devices did not run");
-            fail(fmt::format("the destination's devices are not all running with vhost 20 s "
-                             "after QEMU said running ({}): {}; its guest's console: {}",
-                             name(to), vio.dump(), dst.console_tail(15)));
+            // Whether the guest answers on its virtio-serial port tells a guest that stopped
+            // as a whole (the substrate's class: seen once with the NIC's status reading 0
+            // and nothing on the console) from a NIC that did not start under a live guest.
+            std::string shell;
+            try {
+                shell = "answers: " + first_word(dst.must("echo alive", 30));
+            } catch (const Failure &f) {
+                shell = "no answer: " + f.message;
+            }
+            const auto why = fmt::format(
+                "the destination's devices are not all running with vhost 20 s after QEMU said "
+                "running ({}): {}; its shell {}; its vCPU: {}; its guest's console: {}",
+                name(to), vio.dump(), shell, vcpu_state(dst), dst.console_tail(15));
+            if (shell.starts_with("no answer"))
+                throw GuestStopped{why};
+            fail(why);
         }
     }
     if (const auto waited = Clock::now() - w0; waited > 150ms)
