@@ -72,13 +72,13 @@ fi
 [[ -n $kdir ]] && mem=$((mem + 1024))
 # The kernel's warnings and the traces that go with them (printed at the default level, which
 # "quiet" hides) on the console: a soft lockup names its stack. A debug kernel logs everything.
-loglevel="loglevel=5 softlockup_all_cpu_backtrace=1 "
+kargs="loglevel=5 softlockup_all_cpu_backtrace=1 "
 # The debug kernel boots with 4-level paging (no5lvl): with -cpu max's LA57, 6.1's
 # identify_cpu() zeroes the boot CPU's capabilities for a moment, so pgtable_l5_enabled() and
 # KASAN_SHADOW_START (which depends on it) change under an interrupt taken in that window, and
 # KASAN reports the interrupt's own spinlock in the 5-level direct map as a wild-memory-access
 # (seen in 1 of 6 boots, before any module loads). vhnet does not depend on the paging depth.
-[[ -n $kdir ]] && loglevel="softlockup_all_cpu_backtrace=1 no5lvl "
+[[ -n $kdir ]] && kargs="softlockup_all_cpu_backtrace=1 no5lvl "
 for f in "$ko" "${bins[@]}"; do
 	[[ -e $f ]] || { echo "run.sh: $f is missing; run 'make' first" >&2; exit 2; }
 done
@@ -179,7 +179,7 @@ boot_once() {
 			-display none -nic none -no-reboot \
 			-monitor "unix:$vm/monitor.sock,server=on,wait=off" \
 			-kernel "$image" -initrd "$vm/initrd.gz" \
-			-append "console=ttyS0 ${loglevel}nokaslr panic=-1 oops=panic" \
+			-append "console=ttyS0 ${kargs}nokaslr panic=-1 oops=panic" \
 			-serial "file:$vm/console.log" -serial "file:$vm/results.log" \
 			-serial "file:$vm/heartbeat.log" -serial "file:$vm/symbols.gz" &
 		qemu=$!

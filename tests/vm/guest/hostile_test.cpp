@@ -15,6 +15,7 @@
 
 #include <linux/vhost.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -197,10 +198,9 @@ void broken_ring_is_quiet() {
     EXPECT_EQ(r, 0);
     const auto after = vhnet_log_lines();
     if (after.size() != before) {
-        std::string printed;
-        for (auto i = before < after.size() ? before : 0; i < after.size(); i++)
-            printed += after[i] + "\n";
-        fail(fmt::format("a broken ring made the host print: {}", printed));
+        const auto from = static_cast<std::ptrdiff_t>(std::min(before, after.size()));
+        fail(fmt::format("a broken ring made the host print: {}",
+                         fmt::join(after.begin() + from, after.end(), "\n")));
     }
 }
 
